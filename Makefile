@@ -1,0 +1,46 @@
+# One entry point for the embedded platform. `make up` installs what is missing and starts
+# everything; `make test` does the same, then runs the suite. See README.md.
+SHELL := /bin/bash
+VENV  ?= $(CURDIR)/.venv
+PY    := $(VENV)/bin/python
+export PYTHONPATH := $(CURDIR):$(CURDIR)/plugins
+export PYTHONUNBUFFERED := 1
+CTL   := $(PY) -m stack.ctl
+
+.PHONY: install up down status logs clean distclean test unit bench constraints urls
+
+install:                ## install apt packages, the virtualenv and the JVM jars (idempotent)
+	@bash stack/install.sh
+
+up: install             ## start Kafka, HDFS, InfluxDB, Airflow and the generator; wait until healthy
+	@$(CTL) up
+
+down:                   ## stop every service, keep the data
+	@if [ -x $(PY) ]; then $(CTL) down; fi
+
+status:                 ## health of each service
+	@$(CTL) status
+
+logs:                   ## follow all service logs
+	@$(CTL) logs
+
+urls:
+	@$(CTL) urls
+
+clean: down             ## wipe service data on purpose (keeps the venv and jars)
+	@$(CTL) clean
+
+distclean: clean        ## also remove the venv and the jars
+	rm -rf $(VENV) .state
+
+test: up                ## bring the platform up if needed, then run the whole suite
+	@$(PY) -m pytest
+
+unit: install           ## fast tests that need no service
+	@$(PY) -m pytest -m "not integration"
+
+bench: up               ## benchmarks with printed tables (baselines measured in the same run)
+	@$(PY) -m bench
+
+constraints:            ## record the resolved package set as constraints.txt
+	@$(VENV)/bin/pip freeze --exclude-editable | grep -v '^-e' > constraints.txt

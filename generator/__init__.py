@@ -1,0 +1,1 @@
+"""Car-transactions generator: event model, Kafka producer, bursts and the Flask API."""

@@ -1,0 +1,117 @@
+"""The one config layer: every host, port, path, name and credential of the platform.
+
+Values come from environment variables prefixed ``CARPIPE_`` (e.g. ``CARPIPE_KAFKA_BOOTSTRAP``);
+the defaults point at the embedded stack that ``make up`` starts on loopback. DAGs read the
+endpoints through Airflow connections, which ``make up`` creates from these same settings, so a
+user moving to real clusters edits the connections (or these variables) and no code.
+
+``python -m carpipe.config`` prints the resolved settings as ``CARPIPE_*=value`` lines for shell use.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from carpipe.windows import check_length
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CARPIPE_", extra="ignore")
+
+    # -- the embedded stack: where it keeps state and which loopback ports it binds --
+    state_dir: Path = REPO_ROOT / ".state"
+    bind_host: str = "127.0.0.1"
+    kafka_port: int = 9092
+    kafka_controller_port: int = 9093
+    hdfs_rpc_port: int = 9000
+    hdfs_http_port: int = 9870
+    datanode_port: int = 9866
+    datanode_http_port: int = 9864
+    datanode_ipc_port: int = 9867
+    influx_port: int = 8086
+    airflow_port: int = 8080
+    generator_port: int = 5000
+    supervisor_port: int = 9001
+
+    # -- client endpoints (default to the embedded services; point them at real clusters) --
+    kafka_bootstrap: str = ""
+    hdfs_url: str = ""
+    webhdfs_url: str = ""
+    influx_url: str = ""
+    airflow_url: str = ""
+    generator_url: str = ""
+    spark_master: str = "local[2]"
+
+    # -- names --
+    topic: str = "car-transactions-logs"
+    topic_partitions: int = 3
+    topic_retention_ms: int = 7 * 24 * 3600 * 1000
+    hdfs_base_path: str = "/Cars"
+    hdfs_dead_letter_path: str = "/Cars-dead-letter"
+    influx_db: str = "ETL_Project"
+    influx_retention: str = "30d"
+    raw_measurement: str = "car_transaction_data"
+    audit_measurement: str = "pipeline_audit"
+    flume_consumer_group: str = "flume-hdfs"
+
+    # -- credentials (empty for the embedded stack; never committed) --
+    influx_user: str = ""
+    influx_password: str = Field(default="", repr=False)
+    airflow_user: str = "admin"
+
+    # -- cadence: window length, burst length inside it, grace after a window closes --
+    window_seconds: int = 15 * 60
+    burst_seconds: int = 5 * 60
+    grace_seconds: int = 2 * 60
+    burst_rate: int = 20
+
+    @model_validator(mode="after")
+    def _default_endpoints(self) -> "Settings":
+        h = self.bind_host
+        defaults = {
+            "kafka_bootstrap": f"{h}:{self.kafka_port}",
+            "hdfs_url": f"hdfs://{h}:{self.hdfs_rpc_port}",
+            "webhdfs_url": f"http://{h}:{self.hdfs_http_port}",
+            "influx_url": f"http://{h}:{self.influx_port}",
+            "airflow_url": f"http://{h}:{self.airflow_port}",
+            "generator_url": f"http://{h}:{self.generator_port}",
+        }
+        for name, value in defaults.items():
+            if not getattr(self, name):
+                setattr(self, name, value)
+        check_length(self.window_seconds)
+        if self.burst_seconds > self.window_seconds:
+            raise ValueError("burst_seconds must not exceed window_seconds")
+        return self
+
+    @property
+    def jars_dir(self) -> Path:
+        return self.state_dir / "jars"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.state_dir / "logs"
+
+    @property
+    def airflow_home(self) -> Path:
+        return self.state_dir / "airflow"
+
+    def as_env(self) -> dict[str, str]:
+        """Every setting as the CARPIPE_* variable that would reproduce it."""
+        return {f"CARPIPE_{k.upper()}": str(v) for k, v in self.model_dump().items()}
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
+
+
+if __name__ == "__main__":
+    for key, value in get_settings().as_env().items():
+        print(f"{key}={value}")

@@ -1,0 +1,27 @@
+"""How Spark jobs are submitted: the connector jars (resolved at install, never --packages)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from carpipe.config import Settings
+
+
+def connector_jars(s: Settings) -> list[str]:
+    jars = sorted(str(p) for p in (s.jars_dir / "spark-kafka").glob("*.jar"))
+    if not jars:
+        raise FileNotFoundError(f"no Spark Kafka connector jars in {s.jars_dir / 'spark-kafka'}: run `make install`")
+    return jars
+
+
+def spark_submit_binary() -> str:
+    """The venv's spark-submit (the pyspark wheel ships it next to the interpreter)."""
+    return str(Path(sys.executable).parent / "spark-submit")
+
+
+def submit_command(s: Settings, app: str, *args: str, conf: dict[str, str] | None = None) -> list[str]:
+    cmd = [spark_submit_binary(), "--master", s.spark_master, "--jars", ",".join(connector_jars(s))]
+    for k, v in {"spark.ui.enabled": "false", **(conf or {})}.items():
+        cmd += ["--conf", f"{k}={v}"]
+    return [*cmd, app, *args]

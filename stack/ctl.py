@@ -1,0 +1,232 @@
+"""Start, stop and inspect the embedded stack: ``python -m stack.ctl up|down|status|logs|clean``.
+
+supervisord owns the processes; this module renders their configs, formats storage once, waits
+until each service answers a real request, creates the Airflow connections and prints where to look.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from carpipe.config import get_settings
+from carpipe.influx import client_from_settings
+from stack import health
+from stack.services import Stack, venv_bin
+
+s = get_settings()
+stack = Stack(s)
+
+
+def say(msg: str) -> None:
+    print(f"\033[1m[stack]\033[0m {msg}", flush=True)
+
+
+def supervisorctl(*args: str, check: bool = False) -> subprocess.CompletedProcess:
+    return subprocess.run([str(venv_bin() / "supervisorctl"), "-c", str(stack.supervisor_conf), *args],
+                          capture_output=True, text=True, check=check)
+
+
+def supervisord_running() -> bool:
+    pidfile = s.state_dir / "supervisord.pid"
+    if not pidfile.exists():
+        return False
+    try:
+        os.kill(int(pidfile.read_text().strip()), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    return supervisorctl("pid").returncode == 0
+
+
+def run_once(stamp: Path, what: str, cmd: list[str], env: dict | None = None) -> None:
+    """Run a one-time initialisation (storage format, DB migration) unless its stamp exists."""
+    if stamp.exists():
+        return
+    say(what)
+    out = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **(env or {})})
+    if out.returncode != 0:
+        sys.exit(f"{what} failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}")
+    stamp.parent.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+
+
+def initialise() -> None:
+    run_once(stack.kafka_data / "meta.properties", "formatting Kafka KRaft storage",
+             stack.kafka_format_command())
+    run_once(stack.namenode_dir / "current" / "VERSION", "formatting the HDFS NameNode",
+             stack.namenode_format_command())
+    import airflow
+    run_once(s.airflow_home / f".migrated-{airflow.__version__}", "migrating the Airflow metadata DB",
+             [str(venv_bin() / "airflow"), "db", "migrate"], env=stack.airflow_env())
+
+
+def airflow_connections() -> dict[str, dict]:
+    """The connections DAGs use, built from the config layer (users repoint these at clusters)."""
+    kafka_host, _, kafka_port = s.kafka_bootstrap.partition(":")
+    webhdfs = s.webhdfs_url.split("://", 1)[-1]
+    influx_scheme, influx_rest = s.influx_url.split("://", 1)
+    influx_host, _, influx_port = influx_rest.partition(":")
+    return {
+        "kafka_default": {"conn_type": "kafka",
+                          "extra": json.dumps({"bootstrap.servers": s.kafka_bootstrap})},
+        "spark_default": {"conn_type": "spark", "host": s.spark_master,
+                          "extra": json.dumps({"spark-binary": "spark-submit",
+                                               "deploy-mode": "client"})},
+        "webhdfs_default": {"conn_type": "webhdfs", "host": webhdfs.split(":")[0],
+                            "port": int(webhdfs.split(":")[1]), "login": "root"},
+        "influxdb_default": {"conn_type": "influxdb", "host": influx_host,
+                             "port": int(influx_port or 8086), "schema": influx_scheme,
+                             "login": s.influx_user, "password": s.influx_password,
+                             "extra": json.dumps({"database": s.influx_db})},
+    }
+
+
+def create_connections() -> None:
+    path = s.airflow_home / "connections.json"
+    path.write_text(json.dumps(airflow_connections(), indent=2))
+    path.chmod(0o600)
+    out = subprocess.run([str(venv_bin() / "airflow"), "connections", "import", "--overwrite", str(path)],
+                         capture_output=True, text=True, env={**os.environ, **stack.airflow_env()})
+    if out.returncode != 0:
+        sys.exit(f"creating Airflow connections failed:\n{out.stdout}\n{out.stderr}")
+
+
+def log_tail(name: str, lines: int = 40) -> str:
+    log = s.logs_dir / f"{name}.log"
+    if not log.exists():
+        return "(no log)"
+    return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+
+
+def wait_healthy(names: list[str], timeout: float) -> None:
+    pending = list(names)
+    deadline = time.monotonic() + timeout
+    while pending:
+        for name in list(pending):
+            ok, detail = health.check(name, s)
+            if ok:
+                say(f"{name:<22} healthy  {detail}")
+                pending.remove(name)
+        if not pending:
+            return
+        states = supervisor_states()
+        dead = [n for n in pending if states.get(n) in ("FATAL", "EXITED", "BACKOFF", "STOPPED")]
+        if dead or time.monotonic() > deadline:
+            name = (dead or pending)[0]
+            ok, detail = health.check(name, s)
+            sys.exit(f"\n{name} failed to start ({states.get(name, '?')}: {detail}). "
+                     f"Last lines of {s.logs_dir / (name + '.log')}:\n{log_tail(name)}")
+        time.sleep(2)
+
+
+def supervisor_states() -> dict[str, str]:
+    out = supervisorctl("status")
+    states = {}
+    for line in out.stdout.splitlines():
+        parts = line.split()
+        if len(parts) >= 2:
+            states[parts[0]] = parts[1]
+    return states
+
+
+def up(args) -> None:
+    t0 = time.monotonic()
+    programs = stack.render()
+    initialise()
+    if supervisord_running():
+        supervisorctl("reread")
+        supervisorctl("update")
+        stopped = [n for n, st in supervisor_states().items() if st != "RUNNING"]
+        if stopped:
+            say("starting " + ", ".join(stopped))
+            supervisorctl("start", *stopped)
+        else:
+            say("all services already running")
+    else:
+        say("starting supervisord with " + ", ".join(p.name for p in programs))
+        subprocess.run([str(venv_bin() / "supervisord"), "-c", str(stack.supervisor_conf)], check=True)
+    wait_healthy([p.name for p in programs], timeout=args.timeout)
+    client_from_settings(s).create_database(s.influx_retention)
+    create_connections()
+    say(f"up in {time.monotonic() - t0:.0f}s")
+    print_urls()
+
+
+def print_urls() -> None:
+    pw = s.airflow_home / "simple_auth_manager_passwords.json.generated"
+    print(f"""
+  Airflow UI      {s.airflow_url}   login: {s.airflow_user}, password in {pw}
+  Generator API   {s.generator_url}   (OpenAPI: {s.generator_url}/openapi.json)
+  Dashboard       {s.generator_url}/dashboard
+  Kafka           {s.kafka_bootstrap}   topic {s.topic}
+  HDFS            {s.hdfs_url}   WebHDFS {s.webhdfs_url}   base path {s.hdfs_base_path}
+  InfluxDB        {s.influx_url}   database {s.influx_db}
+  Logs            {s.logs_dir}   (make logs)
+""")
+
+
+def down(args) -> None:
+    if not supervisord_running():
+        say("not running")
+        return
+    pid = int((s.state_dir / "supervisord.pid").read_text().strip())
+    say("stopping all services (data is kept)")
+    supervisorctl("shutdown")
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            say("stopped")
+            return
+        time.sleep(0.5)
+    sys.exit("supervisord did not exit within 120 s")
+
+
+def status(args) -> None:
+    states = supervisor_states() if supervisord_running() else {}
+    bad = 0
+    print(f"{'service':<22} {'process':<10} health")
+    for p in stack.programs():
+        ok, detail = health.check(p.name, s)
+        bad += not ok
+        print(f"{p.name:<22} {states.get(p.name, 'DOWN'):<10} {'healthy' if ok else 'UNHEALTHY'}  {detail}")
+    sys.exit(1 if bad else 0)
+
+
+def logs(args) -> None:
+    files = sorted(str(f) for f in s.logs_dir.glob("*.log"))
+    os.execvp("tail", ["tail", "-n", "20", "-F", *files])
+
+
+def clean(args) -> None:
+    down(args)
+    for sub in ("kafka", "hdfs", "influxdb", "airflow", "logs", "conf", "flume", "supervisor.sock"):
+        path = s.state_dir / sub
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+    say(f"wiped service data under {s.state_dir} (venv and jars kept)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="stack.ctl", description=__doc__)
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    p_up = sub.add_parser("up")
+    p_up.add_argument("--timeout", type=float, default=240, help="seconds to wait for health")
+    for name in ("down", "status", "logs", "clean", "urls"):
+        sub.add_parser(name)
+    args = parser.parse_args()
+    {"up": up, "down": down, "status": status, "logs": logs, "clean": clean,
+     "urls": lambda a: print_urls()}[args.cmd](args)
+
+
+if __name__ == "__main__":
+    main()

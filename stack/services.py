@@ -1,0 +1,369 @@
+"""What the embedded stack runs: one supervisord program per service, with its config files.
+
+Everything is rendered from the config layer (carpipe.config) into the state dir, so ports and
+paths follow CARPIPE_* overrides. Classpaths come from the jars stack/install.sh resolved.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from carpipe.config import REPO_ROOT, Settings
+
+# Java 17 module openings Hadoop's own launch scripts pass (HADOOP_OPTS in hadoop-env.sh).
+HADOOP_JAVA_OPTS = [
+    "--add-opens=java.base/java.lang=ALL-UNNAMED",
+    "--add-opens=java.base/java.lang.reflect=ALL-UNNAMED",
+    "--add-opens=java.base/java.io=ALL-UNNAMED",
+    "--add-opens=java.base/java.net=ALL-UNNAMED",
+    "--add-opens=java.base/java.nio=ALL-UNNAMED",
+    "--add-opens=java.base/java.util=ALL-UNNAMED",
+    "--add-opens=java.base/java.util.concurrent=ALL-UNNAMED",
+    "--add-opens=java.base/java.util.concurrent.atomic=ALL-UNNAMED",
+    "--add-opens=java.base/java.util.zip=ALL-UNNAMED",
+    "--add-opens=java.base/sun.nio.ch=ALL-UNNAMED",
+    "--add-opens=java.base/sun.nio.cs=ALL-UNNAMED",
+    "--add-opens=java.base/sun.security.action=ALL-UNNAMED",
+    "--add-opens=java.base/sun.util.calendar=ALL-UNNAMED",
+    "--add-opens=java.security.jgss/sun.security.krb5=ALL-UNNAMED",
+]
+
+LOG4J2_CONSOLE = """\
+status = warn
+appender.console.type = Console
+appender.console.name = STDOUT
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = %d{ISO8601} %-5p [%t] %c{1}: %m%n
+rootLogger.level = {level}
+rootLogger.appenderRef.stdout.ref = STDOUT
+"""
+
+LOG4J1_CONSOLE = """\
+log4j.rootLogger=INFO, console
+log4j.appender.console=org.apache.log4j.ConsoleAppender
+log4j.appender.console.target=System.out
+log4j.appender.console.layout=org.apache.log4j.PatternLayout
+log4j.appender.console.layout.ConversionPattern=%d{ISO8601} %-5p [%t] %c{1}: %m%n
+log4j.logger.org.apache.hadoop.hdfs.StateChange=WARN
+log4j.logger.BlockStateChange=WARN
+"""
+
+
+def java_home() -> Path:
+    """Java 17: Kafka 4 and Hadoop 3.5 servers are built and tested on it."""
+    for candidate in (os.environ.get("CARPIPE_JAVA_HOME"), "/usr/lib/jvm/java-17-openjdk-amd64"):
+        if candidate and (Path(candidate) / "bin" / "java").exists():
+            return Path(candidate)
+    java = shutil.which("java")
+    if not java:
+        raise SystemExit("no Java found: run `make install` (installs openjdk-17-jdk-headless)")
+    return Path(java).resolve().parents[1]
+
+
+def venv_bin() -> Path:
+    return Path(sys.executable).parent
+
+
+def hadoop_site(props: dict[str, str]) -> str:
+    rows = "".join(
+        f"  <property><name>{k}</name><value>{v}</value></property>\n" for k, v in props.items()
+    )
+    return f'<?xml version="1.0"?>\n<configuration>\n{rows}</configuration>\n'
+
+
+def properties(props: dict[str, object]) -> str:
+    return "".join(f"{k}={v}\n" for k, v in props.items())
+
+
+@dataclass
+class Program:
+    """One supervised process: its command line, environment and the files it needs."""
+
+    name: str
+    command: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+    files: dict[Path, str] = field(default_factory=dict)
+    priority: int = 100
+    stopwaitsecs: int = 30
+
+
+class Stack:
+    def __init__(self, settings: Settings):
+        self.s = settings
+        self.state = settings.state_dir
+        self.conf = self.state / "conf"
+
+    # -- Kafka (KRaft combined mode) --------------------------------------------------------
+    @property
+    def kafka_props(self) -> Path:
+        return self.conf / "kafka" / "server.properties"
+
+    @property
+    def kafka_data(self) -> Path:
+        return self.state / "kafka" / "data"
+
+    def java(self, jars: str, main: str, *args: str, heap: str, opts: list[str] | None = None,
+             classpath_first: Path | None = None) -> list[str]:
+        cp = [str(self.s.jars_dir / jars / "*")]
+        if classpath_first:
+            cp.insert(0, str(classpath_first))
+        return [str(java_home() / "bin" / "java"), f"-Xmx{heap}", "-XX:+UseG1GC",
+                *(opts or []), "-cp", ":".join(cp), main, *args]
+
+    def kafka(self) -> Program:
+        s = self.s
+        props = {
+            "process.roles": "broker,controller",
+            "node.id": 1,
+            "controller.quorum.voters": f"1@{s.bind_host}:{s.kafka_controller_port}",
+            "listeners": f"PLAINTEXT://{s.bind_host}:{s.kafka_port},"
+                         f"CONTROLLER://{s.bind_host}:{s.kafka_controller_port}",
+            "advertised.listeners": f"PLAINTEXT://{s.bind_host}:{s.kafka_port}",
+            "controller.listener.names": "CONTROLLER",
+            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "inter.broker.listener.name": "PLAINTEXT",
+            "log.dirs": self.kafka_data,
+            "num.partitions": s.topic_partitions,
+            "offsets.topic.replication.factor": 1,
+            "transaction.state.log.replication.factor": 1,
+            "transaction.state.log.min.isr": 1,
+            "share.coordinator.state.topic.replication.factor": 1,
+            "share.coordinator.state.topic.min.isr": 1,
+            "min.insync.replicas": 1,
+            "default.replication.factor": 1,
+            "group.initial.rebalance.delay.ms": 0,
+            "auto.create.topics.enable": "false",
+            "log.retention.hours": 168,
+        }
+        log4j = self.conf / "kafka" / "log4j2.properties"
+        return Program(
+            "kafka",
+            self.java("kafka", "kafka.Kafka", str(self.kafka_props), heap="768m",
+                      opts=[f"-Dlog4j2.configurationFile={log4j}",
+                            f"-Dkafka.logs.dir={s.logs_dir}"]),
+            files={self.kafka_props: properties(props),
+                   log4j: LOG4J2_CONSOLE.replace("{level}", "info")
+                   + "logger.kafka.name = kafka\nlogger.kafka.level = warn\n"
+                     "logger.state.name = state.change.logger\nlogger.state.level = warn\n"},
+            priority=10,
+        )
+
+    def kafka_format_command(self) -> list[str]:
+        return self.java("kafka", "kafka.tools.StorageTool", "format", "--ignore-formatted",
+                         "-t", "carpipe-embedded-kraft", "-c", str(self.kafka_props), heap="256m")
+
+    # -- HDFS -------------------------------------------------------------------------------
+    @property
+    def hadoop_conf(self) -> Path:
+        return self.conf / "hadoop"
+
+    @property
+    def namenode_dir(self) -> Path:
+        return self.state / "hdfs" / "name"
+
+    def hadoop_files(self) -> dict[Path, str]:
+        s, h = self.s, self.s.bind_host
+        core = {"fs.defaultFS": s.hdfs_url, "hadoop.tmp.dir": self.state / "hdfs" / "tmp"}
+        hdfs = {
+            "dfs.replication": 1,
+            "dfs.namenode.name.dir": self.namenode_dir,
+            "dfs.datanode.data.dir": self.state / "hdfs" / "data",
+            "dfs.namenode.rpc-address": f"{h}:{s.hdfs_rpc_port}",
+            "dfs.namenode.http-address": f"{h}:{s.hdfs_http_port}",
+            "dfs.datanode.address": f"{h}:{s.datanode_port}",
+            "dfs.datanode.http.address": f"{h}:{s.datanode_http_port}",
+            "dfs.datanode.ipc.address": f"{h}:{s.datanode_ipc_port}",
+            "dfs.webhdfs.enabled": "true",
+            "dfs.permissions.enabled": "false",
+            "dfs.namenode.safemode.extension": 0,
+            "dfs.namenode.safemode.min.datanodes": 0,
+            # A single DataNode: never try to replace it in a write pipeline.
+            "dfs.client.block.write.replace-datanode-on-failure.enable": "false",
+            "dfs.namenode.heartbeat.recheck-interval": 15000,
+        }
+        return {
+            self.hadoop_conf / "core-site.xml": hadoop_site({k: str(v) for k, v in core.items()}),
+            self.hadoop_conf / "hdfs-site.xml": hadoop_site({k: str(v) for k, v in hdfs.items()}),
+            self.hadoop_conf / "log4j.properties": LOG4J1_CONSOLE,
+            self.hadoop_conf / "log4j2.properties": LOG4J2_CONSOLE.replace("{level}", "info"),
+        }
+
+    def hdfs_java(self, main: str, *args: str, heap: str = "512m") -> list[str]:
+        return self.java("hadoop", main, *args, heap=heap, classpath_first=self.hadoop_conf,
+                         opts=[*HADOOP_JAVA_OPTS, "-Dhadoop.root.logger=INFO,console",
+                               f"-Dlog4j2.configurationFile={self.hadoop_conf / 'log4j2.properties'}",
+                               f"-Dhadoop.log.dir={self.s.logs_dir}",
+                               "-Dproc_hdfs"])
+
+    def namenode(self) -> Program:
+        return Program("hdfs-namenode",
+                       self.hdfs_java("org.apache.hadoop.hdfs.server.namenode.NameNode"),
+                       files=self.hadoop_files(), priority=10)
+
+    def datanode(self) -> Program:
+        return Program("hdfs-datanode",
+                       self.hdfs_java("org.apache.hadoop.hdfs.server.datanode.DataNode"),
+                       files=self.hadoop_files(), priority=20)
+
+    def namenode_format_command(self) -> list[str]:
+        return self.hdfs_java("org.apache.hadoop.hdfs.server.namenode.NameNode",
+                              "-format", "-nonInteractive", heap="256m")
+
+    # -- InfluxDB 1.x (Debian's influxd) ----------------------------------------------------
+    def influxdb(self) -> Program:
+        s, d = self.s, self.state / "influxdb"
+        conf = self.conf / "influxdb.conf"
+        text = f"""\
+reporting-disabled = true
+bind-address = "{s.bind_host}:{s.influx_port + 2}"
+
+[meta]
+  dir = "{d}/meta"
+
+[data]
+  dir = "{d}/data"
+  wal-dir = "{d}/wal"
+  query-log-enabled = false
+  index-version = "tsi1"
+
+[http]
+  enabled = true
+  bind-address = "{s.bind_host}:{s.influx_port}"
+  log-enabled = false
+  max-body-size = 0
+
+[monitor]
+  store-enabled = false
+"""
+        influxd = shutil.which("influxd") or "/usr/bin/influxd"
+        return Program("influxdb", [influxd, "-config", str(conf)], files={conf: text},
+                       priority=10)
+
+    # -- Airflow 3: separate supervised processes --------------------------------------------
+    def airflow_env(self) -> dict[str, str]:
+        s = self.s
+        home = s.airflow_home
+        return {
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO_ROOT / "plugins"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            # 2 cores: a handful of workers, not the default 32 (~5 GiB RSS).
+            "AIRFLOW__CORE__PARALLELISM": "6",
+            "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": "4",
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{s.airflow_user}:admin",
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{s.airflow_url}/execution/",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+            "AIRFLOW__API__HOST": s.bind_host,
+            "AIRFLOW__API__PORT": str(s.airflow_port),
+            "AIRFLOW__API__BASE_URL": s.airflow_url,
+            "AIRFLOW__API__WORKERS": "1",
+            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "20",
+            "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "20",
+            "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "True",
+            "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
+            "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), str(REPO_ROOT / "plugins")]),
+            "PATH": os.pathsep.join([str(venv_bin()), str(java_home() / "bin"),
+                                     os.environ.get("PATH", "/usr/bin:/bin")]),
+            "JAVA_HOME": str(java_home()),
+            **{k: v for k, v in s.as_env().items()},
+        }
+
+    def airflow(self, component: str, *args: str) -> Program:
+        return Program(f"airflow-{component}", [str(venv_bin() / "airflow"), component, *args],
+                       env=self.airflow_env(), priority=50, stopwaitsecs=60)
+
+    # -- generator ------------------------------------------------------------------------
+    def generator(self) -> Program:
+        s = self.s
+        return Program(
+            "generator",
+            [str(venv_bin() / "gunicorn"), "--bind", f"{s.bind_host}:{s.generator_port}",
+             "--workers", "1", "--threads", "16", "--timeout", "0",
+             "generator.app:create_app()"],
+            env={"PYTHONPATH": os.pathsep.join([str(REPO_ROOT), str(REPO_ROOT / "plugins")]),
+                 **s.as_env()},
+            priority=60,
+        )
+
+    def programs(self) -> list[Program]:
+        return [
+            self.kafka(), self.namenode(), self.datanode(), self.influxdb(),
+            self.airflow("api-server"), self.airflow("scheduler"),
+            self.airflow("dag-processor"), self.airflow("triggerer"),
+            self.generator(),
+        ]
+
+    # -- supervisord ----------------------------------------------------------------------
+    @property
+    def supervisor_conf(self) -> Path:
+        return self.conf / "supervisord.conf"
+
+    def supervisor_text(self, programs: list[Program]) -> str:
+        s = self.s
+        out = [
+            "[supervisord]",
+            f"logfile={s.logs_dir / 'supervisord.log'}",
+            f"pidfile={self.state / 'supervisord.pid'}",
+            f"directory={self.state}",
+            "childlogdir=" + str(s.logs_dir),
+            "",
+            "[unix_http_server]",
+            f"file={self.state / 'supervisor.sock'}",
+            "",
+            "[rpcinterface:supervisor]",
+            "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface",
+            "",
+            "[supervisorctl]",
+            f"serverurl=unix://{self.state / 'supervisor.sock'}",
+            "",
+        ]
+        for p in programs:
+            env = ",".join(f'{k}="{v}"' for k, v in p.env.items())
+            out += [
+                f"[program:{p.name}]",
+                "command=" + " ".join(_quote(a) for a in p.command),
+                f"directory={self.state}",
+                f"priority={p.priority}",
+                "autostart=true",
+                "autorestart=unexpected",
+                "startsecs=3",
+                "startretries=2",
+                # Process-group stop: Airflow's task workers and their children go too.
+                "stopasgroup=true",
+                "killasgroup=true",
+                f"stopwaitsecs={p.stopwaitsecs}",
+                "redirect_stderr=true",
+                f"stdout_logfile={s.logs_dir / (p.name + '.log')}",
+                "stdout_logfile_maxbytes=50MB",
+                "stdout_logfile_backups=2",
+            ]
+            if env:
+                out.append(f"environment={env}")
+            out.append("")
+        return "\n".join(out)
+
+    def render(self) -> list[Program]:
+        programs = self.programs()
+        files: dict[Path, str] = {}
+        for p in programs:
+            files.update(p.files)
+        files[self.supervisor_conf] = self.supervisor_text(programs)
+        for path, text in files.items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if not path.exists() or path.read_text() != text:
+                path.write_text(text)
+        self.s.logs_dir.mkdir(parents=True, exist_ok=True)
+        return programs
+
+
+def _quote(arg: str) -> str:
+    # supervisord splits command= with shlex; % must be doubled for its expansion.
+    arg = arg.replace("%", "%%")
+    return f'"{arg}"' if any(c in arg for c in " *") else arg

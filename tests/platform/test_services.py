@@ -1,0 +1,124 @@
+"""The embedded platform is real: each service is exercised through its own protocol."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import requests
+
+from carpipe.influx import client_from_settings
+from carpipe.spark import submit_command
+
+pytestmark = pytest.mark.integration
+HERE = Path(__file__).parent
+
+
+def produce(settings, topic: str, values: list[str]) -> None:
+    from confluent_kafka import Producer
+
+    acked: list[str] = []
+    p = Producer({"bootstrap.servers": settings.kafka_bootstrap, "acks": "all"})
+    for v in values:
+        p.produce(topic, v.encode(), on_delivery=lambda err, msg: acked.append(msg.value().decode())
+                  if err is None else None)
+    assert p.flush(30) == 0
+    assert sorted(acked) == sorted(values)
+
+
+def new_topic(settings, name: str) -> str:
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    AdminClient({"bootstrap.servers": settings.kafka_bootstrap}).create_topics(
+        [NewTopic(name, 1, 1)])[name].result(30)
+    return name
+
+
+def consume_all(settings, topic: str, expected: int, timeout: float = 30) -> list[str]:
+    from confluent_kafka import Consumer
+
+    c = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": f"probe-{uuid.uuid4()}",
+                  "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    c.subscribe([topic])
+    got: list[str] = []
+    deadline = time.monotonic() + timeout
+    while len(got) < expected and time.monotonic() < deadline:
+        m = c.poll(1)
+        if m is not None and m.error() is None:
+            got.append(m.value().decode())
+    c.close()
+    return got
+
+
+def webhdfs(settings, op: str, path: str, method: str = "GET", data: bytes | None = None, **params):
+    params = {"op": op, "user.name": "root", **params}
+    url = f"{settings.webhdfs_url}/webhdfs/v1{path}"
+    r = requests.request(method, url, params=params, allow_redirects=False, timeout=30)
+    if r.status_code == 307:  # the NameNode redirects data operations to a DataNode
+        r = requests.request(method, r.headers["Location"], data=data, timeout=30)
+    r.raise_for_status()
+    return r
+
+
+def test_kafka_produce_then_consume(stack_up):
+    topic = new_topic(stack_up, f"platform-probe-{uuid.uuid4().hex[:8]}")
+    values = [f"record-{i}" for i in range(5)]
+    produce(stack_up, topic, values)
+    assert sorted(consume_all(stack_up, topic, len(values))) == values
+
+
+def test_webhdfs_write_and_read_back(stack_up):
+    path = f"/tmp/platform-probe/{uuid.uuid4().hex}.txt"
+    webhdfs(stack_up, "CREATE", path, method="PUT", data=b"hello hdfs\n", overwrite="true")
+    assert webhdfs(stack_up, "OPEN", path).content == b"hello hdfs\n"
+    status = webhdfs(stack_up, "GETFILESTATUS", path).json()["FileStatus"]
+    assert status["length"] == len(b"hello hdfs\n")
+
+
+def test_influx_write_and_count_back(stack_up):
+    influx = client_from_settings(stack_up)
+    influx.create_database()
+    run = uuid.uuid4().hex[:8]
+    lines = [f"platform_probe,run={run} value={i}i {1_700_000_000_000_000_000 + i}" for i in range(250)]
+    assert influx.write(lines, batch_size=100) == 250
+    rows = influx.rows(f"SELECT count(value), sum(value) FROM platform_probe WHERE run = '{run}'")
+    assert (rows[0]["count"], rows[0]["sum"]) == (250, sum(range(250)))
+
+
+def test_spark_submit_reads_kafka_and_hdfs_with_connector_jars(stack_up):
+    topic = new_topic(stack_up, f"platform-spark-{uuid.uuid4().hex[:8]}")
+    produce(stack_up, topic, ["a", "b", "c"])
+    path = f"/tmp/platform-probe/{uuid.uuid4().hex}.txt"
+    webhdfs(stack_up, "CREATE", path, method="PUT", data=b"x\ny\n", overwrite="true")
+    cmd = submit_command(stack_up, str(HERE / "spark_probe.py"), stack_up.kafka_bootstrap, topic,
+                         f"{stack_up.hdfs_url}{path}")
+    assert "--packages" not in cmd
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    probe = json.loads(next(l for l in out.stdout.splitlines() if l.startswith("PROBE "))[6:])
+    assert probe == {"kafka_values": ["a", "b", "c"], "hdfs_lines": ["x", "y"]}
+
+
+def airflow_token(settings) -> str:
+    pw_file = settings.airflow_home / "simple_auth_manager_passwords.json.generated"
+    password = json.loads(pw_file.read_text())[settings.airflow_user]
+    r = requests.post(f"{settings.airflow_url}/auth/token",
+                      json={"username": settings.airflow_user, "password": password}, timeout=30)
+    r.raise_for_status()
+    return r.json()["access_token"]
+
+
+def test_airflow_health_and_dag_list_through_rest_api(stack_up):
+    health = requests.get(f"{stack_up.airflow_url}/api/v2/monitor/health", timeout=30).json()
+    for component in ("metadatabase", "scheduler", "triggerer", "dag_processor"):
+        assert health[component]["status"] == "healthy", health
+    headers = {"Authorization": f"Bearer {airflow_token(stack_up)}"}
+    r = requests.get(f"{stack_up.airflow_url}/api/v2/dags", headers=headers, timeout=30)
+    assert r.status_code == 200, r.text
+    assert "dags" in r.json() and "total_entries" in r.json()
+    unauthenticated = requests.get(f"{stack_up.airflow_url}/api/v2/dags", timeout=30)
+    assert unauthenticated.status_code in (401, 403)
