@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     grace_seconds: int = 2 * 60
     burst_rate: int = 20
 
+    # -- generator: how long a produced record may wait for the broker's acknowledgement --
+    producer_delivery_timeout_ms: int = 120_000
+
     @model_validator(mode="after")
     def _default_endpoints(self) -> "Settings":
         h = self.bind_host

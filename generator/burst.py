@@ -1,0 +1,175 @@
+"""Bursts: produce events at a held rate for a while, then wait until the broker has acknowledged
+every one and report the counts (the reconciliation compares ``produced`` with every tier).
+
+Pacing runs against a monotonic clock: each tick produces every event due by now, so the rate holds
+over the burst without a sleep per event, and a tick that falls behind catches up in the next one.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+
+from carpipe.config import Settings, get_settings
+from generator.events import EventFactory, encode, utc_now_text
+from generator.producer import EventProducer, Tally, get_producer
+
+MIN_TICK = 0.002       # seconds between batches at least (no sleep per event at high rates) ...
+MAX_TICK = 0.1         # ... and at most (keeps stop requests and progress responsive at low rates)
+MAX_BATCH = 5_000      # produce at most this many events between two polls of the producer
+PROGRESS_EVERY = 0.1   # seconds between progress updates
+
+
+@dataclass
+class BurstReport:
+    id: str
+    topic: str
+    seed: int
+    rate: float | None           # requested events/s (None = as fast as the broker takes them)
+    requested: int               # events the burst was asked for
+    produced: int
+    acknowledged: int
+    failed: int                  # produced but not acknowledged (delivery error or no answer in time)
+    started_at: datetime
+    ended_at: datetime           # after the last acknowledgement (or the wait for it gave up)
+    produce_seconds: float       # first produce to the end of the burst's schedule
+    achieved_rate: float         # produced / produce_seconds
+    errors: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.failed == 0 and self.acknowledged == self.requested
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d["started_at"] = self.started_at.isoformat()
+        d["ended_at"] = self.ended_at.isoformat()
+        d["ok"] = self.ok
+        return d
+
+
+class Burst:
+    """One burst: ``count`` events at ``rate``/s (``rate=None``: unpaced). ``status()`` is safe to call
+    from other threads while ``run()`` is going."""
+
+    def __init__(self, count: int, rate: float | None, seed: int | None = None,
+                 settings: Settings | None = None, producer: EventProducer | None = None):
+        if count < 0 or (rate is not None and not rate > 0):
+            raise ValueError("count must be >= 0 and rate > 0")
+        self.settings = settings or get_settings()
+        self.producer = producer or get_producer(self.settings)
+        self.topic = self.settings.topic
+        self.id = secrets.token_hex(8)
+        self.count = count
+        self.rate = rate
+        self.factory = EventFactory(seed)
+        self.tally = Tally()
+        self.state = "pending"
+        self.report: BurstReport | None = None
+        self._stop = threading.Event()
+
+    def stop(self) -> None:
+        """Stop producing at the next tick; what was produced is still awaited and reported."""
+        self._stop.set()
+
+    def status(self) -> dict:
+        base = {"id": self.id, "state": self.state, "topic": self.topic, "seed": self.factory.seed,
+                "rate": self.rate, "requested": self.count}
+        if self.report is not None:
+            return {**base, **self.report.as_dict()}
+        return {**base, **self.tally.as_dict()}
+
+    def run(self, progress: bool = False) -> BurstReport:
+        self.state = "running"
+        try:
+            self.producer.ensure_topic(self.topic)
+            started_at = datetime.now(timezone.utc)
+            with _progress_bar(progress, self.count) as advance:
+                produce_seconds = self._produce(advance)
+                # Every record gets a callback within the delivery timeout; the margin covers polling.
+                self.tally.wait(self.producer.delivery_timeout + 5, poll=self.producer.poll)
+            tally = self.tally
+            self.report = BurstReport(
+                id=self.id, topic=self.topic, seed=self.factory.seed, rate=self.rate,
+                requested=self.count, produced=tally.produced, acknowledged=tally.acknowledged,
+                failed=tally.produced - tally.acknowledged, errors=dict(tally.errors),
+                started_at=started_at, ended_at=datetime.now(timezone.utc),
+                produce_seconds=produce_seconds,
+                achieved_rate=tally.produced / produce_seconds if produce_seconds > 0 else 0.0,
+            )
+        except BaseException:
+            self.state = "error"
+            raise
+        self.state = "succeeded" if self.report.ok else "failed"
+        return self.report
+
+    def _produce(self, advance) -> float:
+        send, poll, make = self.producer.send, self.producer.poll, self.factory.make
+        topic, tally, count, rate = self.topic, self.tally, self.count, self.rate
+        sent = 0
+        start = last_progress = time.monotonic()
+        while sent < count and not self._stop.is_set():
+            now = time.monotonic()
+            # Event i is due at start + i/rate; produce all due ones, at most MAX_BATCH before polling.
+            due = count if rate is None else min(count, math.floor((now - start) * rate) + 1)
+            n = min(due - sent, MAX_BATCH)
+            if n > 0:
+                event_time = utc_now_text()
+                for _ in range(n):
+                    event = make(event_time)
+                    send(topic, event["transaction_id"], encode(event), tally)
+                sent += n
+            poll(0)
+            if now - last_progress >= PROGRESS_EVERY:
+                advance(sent)
+                last_progress = now
+            if rate is not None and sent < count:
+                wait = start + sent / rate - time.monotonic()
+                if wait > 0:
+                    time.sleep(min(max(wait, MIN_TICK), MAX_TICK))
+        advance(sent)
+        if rate is not None and not self._stop.is_set():
+            # The schedule spans count/rate seconds: the last event is due at (count-1)/rate.
+            end = start + count / rate
+            while (left := end - time.monotonic()) > 0:
+                poll(min(left, 0.1))
+        return time.monotonic() - start
+
+
+class _progress_bar:
+    """A rich progress bar when asked for (the CLI); a no-op otherwise (API, library callers)."""
+
+    def __init__(self, enabled: bool, total: int):
+        self.enabled, self.total = enabled, total
+
+    def __enter__(self):
+        if not self.enabled:
+            return lambda done: None
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self._progress = Progress(TextColumn("burst"), BarColumn(), MofNCompleteColumn(),
+                                  TextColumn("{task.fields[rate]:>10.0f}/s"), TimeRemainingColumn())
+        self._progress.__enter__()
+        task = self._progress.add_task("burst", total=self.total, rate=0.0)
+        t0 = time.monotonic()
+
+        def advance(done: int) -> None:
+            elapsed = time.monotonic() - t0
+            self._progress.update(task, completed=done, rate=done / elapsed if elapsed else 0.0)
+
+        return advance
+
+    def __exit__(self, *exc):
+        if self.enabled:
+            self._progress.__exit__(*exc)
+
+
+def run_burst(rate: float, duration: float, seed: int | None = None, settings: Settings | None = None,
+              progress: bool = True) -> BurstReport:
+    """Produce ``round(rate * duration)`` events at ``rate``/s and wait for their acknowledgements.
+    The report's ``failed`` is the exact number of events not acknowledged (0 when all were)."""
+    return Burst(round(rate * duration), rate, seed, settings).run(progress)
