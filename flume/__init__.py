@@ -1,0 +1,10 @@
+"""The Flume leg: Kafka topic -> HDFS, one directory per window, run by Airflow as a BashOperator.
+
+- ``flume.agent_conf``  the agent's properties, rendered from the config layer
+- ``flume.agent``       one Flume JVM: start, metrics, clean stop
+- ``flume.runner``      ``python -m flume.runner``: bounded run, drain, stop, verify (the DAG calls this)
+- ``flume.kafka_lag``   how far the consumer group is behind a point in time
+- ``flume.hdfs_counts`` counting a window's records on HDFS (for reconciliation) and closing orphaned files
+
+Delivery is at-least-once; see ``flume.hdfs_counts`` for how duplicates are bounded and detected.
+"""

@@ -1,0 +1,156 @@
+"""One Flume agent JVM: built from the project's jars and rendered config, its log relayed to stdout,
+its counters read from Flume's JSON metrics endpoint, stopped cleanly with SIGTERM."""
+
+from __future__ import annotations
+
+import ctypes
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import requests
+
+from carpipe.config import Settings
+from flume import agent_conf
+from flume.agent_conf import AGENT, CHANNEL, SINK, SOURCE, Channel
+from stack.services import HADOOP_JAVA_OPTS, Stack, java_home
+
+HEAP = "512m"
+MAIN = "org.apache.flume.node.Application"
+
+
+def _free_port(host: str) -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def _die_with_parent() -> None:
+    """Linux: the JVM gets SIGTERM (a clean Flume stop) if the process that started it dies."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+class AgentError(RuntimeError):
+    pass
+
+
+class FlumeAgent:
+    def __init__(self, settings: Settings, channel: Channel = "file", log_prefix: str = "flume | "):
+        self.s = settings
+        self.channel = channel
+        self.log_prefix = log_prefix
+        self.dir = agent_conf.state_dir(settings)
+        self.conf_file = self.dir / f"agent-{channel}.properties"
+        self.log4j_file = self.dir / "log4j.properties"
+        self.proc: subprocess.Popen | None = None
+        self.port = 0
+        self._relay: threading.Thread | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def command(self) -> list[str]:
+        jars = self.s.jars_dir / "flume"
+        if not any(jars.glob("flume-ng-node-*.jar")):
+            raise AgentError(f"no Flume jars in {jars}: run `make install`")
+        # The stack's Hadoop client config (replication 1, one DataNode) goes first on the classpath.
+        classpath = [str(Stack(self.s).hadoop_conf), str(jars / "*")]
+        return [
+            str(java_home() / "bin" / "java"), f"-Xmx{HEAP}", "-XX:+UseG1GC", *HADOOP_JAVA_OPTS,
+            f"-Dlog4j.configuration=file:{self.log4j_file}",
+            "-Dflume.monitoring.type=http", f"-Dflume.monitoring.port={self.port}",
+            "-cp", ":".join(classpath), MAIN,
+            "-n", AGENT, "-f", str(self.conf_file), "--no-reload-conf",
+        ]
+
+    def start(self) -> "FlumeAgent":
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.conf_file.write_text(agent_conf.render(agent_conf.agent_properties(self.s, self.channel)))
+        self.log4j_file.write_text(agent_conf.LOG4J)
+        self.port = _free_port(self.s.bind_host)
+        self.proc = subprocess.Popen(self.command(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
+        self._relay = threading.Thread(target=self._relay_log, name="flume-log", daemon=True)
+        self._relay.start()
+        return self
+
+    def _relay_log(self) -> None:
+        assert self.proc and self.proc.stdout
+        for raw in self.proc.stdout:
+            sys.stdout.write(self.log_prefix + raw.decode("utf-8", "replace"))
+            sys.stdout.flush()
+
+    @property
+    def pid(self) -> int:
+        assert self.proc, "agent not started"
+        return self.proc.pid
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def wait_ready(self, timeout: float) -> dict[str, dict[str, float]]:
+        """Until the metrics show the source, channel and sink all started (a component with a bad
+        config is silently left out by Flume, so its absence is a failure, not a warning)."""
+        deadline = time.monotonic() + timeout
+        wanted = {f"SOURCE.{SOURCE}", f"CHANNEL.{CHANNEL}", f"SINK.{SINK}"}
+        last: dict = {}
+        while time.monotonic() < deadline:
+            if not self.alive():
+                raise AgentError(f"agent exited with code {self.proc.returncode} during start-up")
+            last = self.metrics()
+            if wanted <= last.keys() and all(last[k].get("StartTime", 0) > 0 for k in wanted):
+                return last
+            time.sleep(1)
+        raise AgentError(f"agent not ready after {timeout:.0f}s; components up: {sorted(last)}")
+
+    def metrics(self) -> dict[str, dict[str, float]]:
+        """Flume's counters, e.g. ``m["CHANNEL.channel"]["ChannelSize"]``; {} while not serving."""
+        try:
+            raw = requests.get(f"http://{self.s.bind_host}:{self.port}/metrics", timeout=5).json()
+        except (requests.RequestException, ValueError):
+            return {}
+        return {comp: {k: _number(v) for k, v in vals.items()} for comp, vals in raw.items()}
+
+    def stop(self, timeout: float = 120) -> int:
+        """SIGTERM: Flume stops the source, then the sink (closing and renaming every open file), then
+        the channel. SIGKILL only if that takes longer than ``timeout`` (then files may stay open)."""
+        if not self.proc:
+            raise AgentError("agent not started")
+        if self.alive():
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(30)
+                raise AgentError(f"agent did not stop within {timeout:.0f}s after SIGTERM; killed")
+        self._join_relay()
+        return self.proc.returncode
+
+    def kill(self) -> None:
+        """Crash simulation: SIGKILL, no shutdown hook runs."""
+        if self.alive():
+            self.proc.kill()
+        self.proc.wait(30)
+        self._join_relay()
+
+    def _join_relay(self) -> None:
+        if self._relay:
+            self._relay.join(10)
+
+
+def _number(value: str) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def component(metrics: dict, kind: str) -> dict[str, float]:
+    """The counters of our SOURCE / CHANNEL / SINK."""
+    name = {"SOURCE": SOURCE, "CHANNEL": CHANNEL, "SINK": SINK}[kind]
+    return metrics.get(f"{kind}.{name}", {})

@@ -1,0 +1,148 @@
+"""The Flume agent's configuration, rendered from the config layer (never edited by hand).
+
+Kafka source -> channel -> HDFS sink, improving on the seed's ``kafkatohdfs.conf``:
+
+- the source uses a stable consumer group (``settings.flume_consumer_group``) and commits offsets only
+  after a batch is in the channel, starting from the earliest offset when the group is new, so records
+  produced while no agent runs are picked up by the next run;
+- the default channel is the durable FILE channel (its directories are keyed by the consumer group, so
+  a crash leaves the events it held for the next run of the same group); the seed's MEMORY channel is
+  kept as an option for throughput comparisons: it loses what it holds when the agent dies or stops;
+- the sink buckets each event by its ``timestamp`` header, which Flume 1.11's Kafka source sets to the
+  Kafka record timestamp (the broker's LogAppendTime on our topic), rounded down to the window start in
+  UTC: exactly ``Window.hdfs_dir(settings.hdfs_base_path)``. Files are JSON lines, named ``*.jsonl.tmp``
+  while open and renamed on close.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from carpipe.config import Settings
+from carpipe.windows import FLUME_PATH_PATTERN, flume_rounding
+
+Channel = Literal["file", "memory"]
+CHANNELS: tuple[Channel, ...] = ("file", "memory")
+
+AGENT = "carpipe"
+SOURCE = "kafka-source"
+CHANNEL = "channel"
+SINK = "hdfs-sink"
+
+IN_USE_SUFFIX = ".tmp"
+FILE_SUFFIX = ".jsonl"
+FILE_PREFIX = "transactions"
+
+# One source batch is one channel transaction and one Kafka offset commit: large enough for 20k events/s,
+# and the bound on duplicates after a crash (see flume.hdfs_counts).
+SOURCE_BATCH = 5000
+SINK_BATCH = 5000
+TRANSACTION_CAPACITY = 10000
+ROLL_BYTES = 128 * 1024 * 1024  # one HDFS block
+
+
+def idle_seconds(window_seconds: int) -> int:
+    """Close a bucket this long after its last event: a window's files close soon after it ends."""
+    return max(5, min(60, window_seconds // 10))
+
+
+def state_dir(s: Settings) -> Path:
+    """Per consumer group: the file channel's durable state and the runner's lock live here."""
+    return s.state_dir / "flume" / s.flume_consumer_group
+
+
+def hdfs_path(s: Settings) -> str:
+    return f"{s.hdfs_url.rstrip('/')}{s.hdfs_base_path.rstrip('/')}/{FLUME_PATH_PATTERN}"
+
+
+def agent_properties(s: Settings, channel: Channel = "file") -> dict[str, object]:
+    if channel not in CHANNELS:
+        raise ValueError(f"channel must be one of {CHANNELS}, not {channel!r}")
+    src, ch, sink = (f"{AGENT}.sources.{SOURCE}", f"{AGENT}.channels.{CHANNEL}", f"{AGENT}.sinks.{SINK}")
+    round_unit, round_value = flume_rounding(s.window_seconds)
+    props: dict[str, object] = {
+        f"{AGENT}.sources": SOURCE,
+        f"{AGENT}.channels": CHANNEL,
+        f"{AGENT}.sinks": SINK,
+
+        f"{src}.type": "org.apache.flume.source.kafka.KafkaSource",
+        f"{src}.channels": CHANNEL,
+        f"{src}.kafka.bootstrap.servers": s.kafka_bootstrap,
+        f"{src}.kafka.topics": s.topic,
+        f"{src}.kafka.consumer.group.id": s.flume_consumer_group,
+        # A new group starts at the beginning, so nothing produced before the first run is skipped.
+        f"{src}.kafka.consumer.auto.offset.reset": "earliest",
+        f"{src}.batchSize": SOURCE_BATCH,
+        f"{src}.batchDurationMillis": 1000,
+        f"{src}.migrateZookeeperOffsets": "false",
+        # One record must stay one line: a raw CR/LF inside a value would split it (Spark's text reader
+        # also splits on CR). Removing them keeps valid JSON valid and equal (JSON never needs whitespace
+        # between tokens, and cannot hold raw CR/LF inside strings); ISO-8859-1 maps every byte to one
+        # char, so all other bytes of a value, even invalid UTF-8, pass through unchanged.
+        f"{src}.interceptors": "oneline",
+        f"{src}.interceptors.oneline.type": "search_replace",
+        f"{src}.interceptors.oneline.searchPattern": r"[\r\n]",
+        f"{src}.interceptors.oneline.replaceString": "",
+        f"{src}.interceptors.oneline.charset": "ISO-8859-1",
+
+        f"{sink}.type": "hdfs",
+        f"{sink}.channel": CHANNEL,
+        f"{sink}.hdfs.path": hdfs_path(s),
+        f"{sink}.hdfs.filePrefix": FILE_PREFIX,
+        f"{sink}.hdfs.fileSuffix": FILE_SUFFIX,
+        f"{sink}.hdfs.inUseSuffix": IN_USE_SUFFIX,
+        f"{sink}.hdfs.fileType": "DataStream",
+        f"{sink}.hdfs.writeFormat": "Text",
+        f"{sink}.serializer": "text",
+        f"{sink}.serializer.appendNewline": "true",
+        # Bucket by the record's Kafka timestamp header, never the agent's clock.
+        f"{sink}.hdfs.useLocalTimeStamp": "false",
+        f"{sink}.hdfs.timeZone": "UTC",
+        f"{sink}.hdfs.round": "true",
+        f"{sink}.hdfs.roundUnit": round_unit,
+        f"{sink}.hdfs.roundValue": round_value,
+        # A file lives at most one window length; a finished window's files close once idle.
+        f"{sink}.hdfs.rollInterval": s.window_seconds,
+        f"{sink}.hdfs.idleTimeout": idle_seconds(s.window_seconds),
+        f"{sink}.hdfs.rollSize": ROLL_BYTES,
+        f"{sink}.hdfs.rollCount": 0,
+        f"{sink}.hdfs.batchSize": SINK_BATCH,
+        f"{sink}.hdfs.callTimeout": 60000,
+        f"{sink}.hdfs.retryInterval": 10,
+    }
+    if channel == "file":
+        d = state_dir(s)
+        props |= {
+            f"{ch}.type": "file",
+            f"{ch}.checkpointDir": d / "checkpoint",
+            f"{ch}.dataDirs": d / "data",
+            f"{ch}.capacity": 1_000_000,
+            f"{ch}.transactionCapacity": TRANSACTION_CAPACITY,
+        }
+    else:
+        props |= {
+            f"{ch}.type": "memory",
+            f"{ch}.capacity": 200_000,
+            f"{ch}.transactionCapacity": TRANSACTION_CAPACITY,
+        }
+    return props
+
+
+def render(props: dict[str, object]) -> str:
+    """A Java .properties file (backslashes escaped, so regexes survive Properties.load)."""
+    return "".join(f"{k}={str(v).replace(chr(92), chr(92) * 2)}\n" for k, v in props.items())
+
+
+LOG4J = """\
+log4j.rootLogger=INFO, stdout
+log4j.appender.stdout=org.apache.log4j.ConsoleAppender
+log4j.appender.stdout.target=System.out
+log4j.appender.stdout.layout=org.apache.log4j.PatternLayout
+log4j.appender.stdout.layout.ConversionPattern=%d{ISO8601} %-5p [%t] %c{1}: %m%n
+log4j.logger.org.apache.kafka=WARN
+log4j.logger.org.apache.hadoop=WARN
+log4j.logger.org.apache.flume.channel.file=WARN
+log4j.logger.org.apache.flume.instrumentation=WARN
+log4j.logger.org.eclipse.jetty=WARN
+"""

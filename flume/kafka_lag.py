@@ -1,0 +1,55 @@
+"""How far a consumer group is behind a point in time on the topic.
+
+The topic stamps records at append (LogAppendTime), so "every record before T" is the prefix of each
+partition up to the first offset whose timestamp is >= T; the group has them all once its committed
+offsets reach that point. The Flume source commits only after a batch is in its channel.
+"""
+
+from __future__ import annotations
+
+from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
+from confluent_kafka.admin import AdminClient, OffsetSpec
+
+from carpipe.config import Settings
+
+TIMEOUT = 30
+
+
+class GroupLag:
+    def __init__(self, s: Settings, group: str | None = None):
+        self.topic = s.topic
+        self.group = group or s.flume_consumer_group
+        self.admin = AdminClient({"bootstrap.servers": s.kafka_bootstrap})
+        meta = self.admin.list_topics(self.topic, timeout=TIMEOUT).topics[self.topic]
+        if meta.error is not None:
+            raise RuntimeError(f"topic {self.topic}: {meta.error}")
+        self.partitions = sorted(meta.partitions)
+
+    def _offsets(self, spec: OffsetSpec) -> dict[int, int]:
+        futures = self.admin.list_offsets({TopicPartition(self.topic, p): spec for p in self.partitions},
+                                          request_timeout=TIMEOUT)
+        return {tp.partition: f.result().offset for tp, f in futures.items()}
+
+    def targets(self, before_ms: int | None = None) -> dict[int, int]:
+        """Per partition, the offset just past the last record stamped before ``before_ms``
+        (the end of the partition when None or when every record is older)."""
+        end = self._offsets(OffsetSpec.latest())
+        if before_ms is None:
+            return end
+        at = self._offsets(OffsetSpec.for_timestamp(before_ms))
+        return {p: at[p] if at[p] >= 0 else end[p] for p in self.partitions}
+
+    def positions(self) -> dict[int, int]:
+        """Committed offsets; a partition the group never committed starts at its earliest offset
+        (the source's auto.offset.reset)."""
+        request = ConsumerGroupTopicPartitions(
+            self.group, [TopicPartition(self.topic, p) for p in self.partitions])
+        result = self.admin.list_consumer_group_offsets([request], request_timeout=TIMEOUT)[self.group].result()
+        committed = {tp.partition: tp.offset for tp in result.topic_partitions}
+        earliest = self._offsets(OffsetSpec.earliest())
+        return {p: committed[p] if committed.get(p, -1) >= 0 else earliest[p] for p in self.partitions}
+
+    def remaining(self, targets: dict[int, int]) -> int:
+        """Records before the targets that the group has not committed yet."""
+        pos = self.positions()
+        return sum(max(0, targets[p] - pos[p]) for p in self.partitions)

@@ -1,0 +1,98 @@
+"""Unit tests (no services): the rendered agent configuration and the runner's pure helpers."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+
+from carpipe.config import Settings
+from carpipe.windows import UTC, Window
+from flume import agent_conf
+from flume.hdfs_counts import HdfsFile, identity
+from flume.runner import parse_args, written_windows
+
+S = Settings(window_seconds=900, hdfs_base_path="/Cars", topic="t", flume_consumer_group="g")
+SINK = f"{agent_conf.AGENT}.sinks.{agent_conf.SINK}"
+SRC = f"{agent_conf.AGENT}.sources.{agent_conf.SOURCE}"
+CH = f"{agent_conf.AGENT}.channels.{agent_conf.CHANNEL}"
+
+
+def test_sink_path_is_the_window_dir_pattern():
+    props = agent_conf.agent_properties(S)
+    path = props[f"{SINK}.hdfs.path"]
+    assert path == f"{S.hdfs_url}/Cars/%Y-%m-%d/%H-%M-%S"
+    # Flume's escapes used here mean what strftime's do: expanded for a window start, the path is
+    # exactly Window.hdfs_dir.
+    w = Window.containing(datetime(2026, 3, 1, 10, 7, tzinfo=UTC), 900)
+    expanded = w.start.strftime(path.removeprefix(S.hdfs_url))
+    assert expanded == w.hdfs_dir("/Cars") == "/Cars/2026-03-01/10-00-00"
+
+
+@pytest.mark.parametrize("seconds,unit,value", [(900, "minute", 15), (20, "second", 20), (3600, "minute", 60)])
+def test_sink_buckets_by_kafka_timestamp_in_utc(seconds, unit, value):
+    props = agent_conf.agent_properties(S.model_copy(update={"window_seconds": seconds}))
+    assert props[f"{SINK}.hdfs.useLocalTimeStamp"] == "false"
+    assert props[f"{SINK}.hdfs.timeZone"] == "UTC"
+    assert (props[f"{SINK}.hdfs.round"], props[f"{SINK}.hdfs.roundUnit"], props[f"{SINK}.hdfs.roundValue"]) \
+        == ("true", unit, value)
+    assert props[f"{SINK}.hdfs.rollInterval"] == seconds
+    assert 5 <= props[f"{SINK}.hdfs.idleTimeout"] <= 60
+
+
+def test_source_uses_stable_group_from_earliest():
+    props = agent_conf.agent_properties(S)
+    assert props[f"{SRC}.kafka.consumer.group.id"] == "g"
+    assert props[f"{SRC}.kafka.topics"] == "t"
+    assert props[f"{SRC}.kafka.bootstrap.servers"] == S.kafka_bootstrap
+    assert props[f"{SRC}.kafka.consumer.auto.offset.reset"] == "earliest"
+
+
+def test_file_channel_is_default_and_keyed_by_group():
+    props = agent_conf.agent_properties(S)
+    assert props[f"{CH}.type"] == "file"
+    assert props[f"{CH}.checkpointDir"] == S.state_dir / "flume" / "g" / "checkpoint"
+    assert props[f"{CH}.transactionCapacity"] >= props[f"{SRC}.batchSize"]
+    assert props[f"{CH}.transactionCapacity"] >= props[f"{SINK}.hdfs.batchSize"]
+    mem = agent_conf.agent_properties(S, "memory")
+    assert mem[f"{CH}.type"] == "memory" and f"{CH}.checkpointDir" not in mem
+
+
+def test_unknown_channel_is_rejected():
+    with pytest.raises(ValueError, match="channel"):
+        agent_conf.agent_properties(S, "jdbc")
+
+
+def test_render_escapes_backslashes_for_java_properties():
+    text = agent_conf.render(agent_conf.agent_properties(S))
+    assert f"{SRC}.interceptors.oneline.searchPattern=[\\\\r\\\\n]\n" in text
+    assert f"{SINK}.hdfs.inUseSuffix=.tmp\n" in text
+
+
+def test_identity_of_events_and_poison():
+    assert identity(b'{"transaction_id": "abc", "x": 1}') == (True, "id:abc")
+    for poison in (b"not json", b"", b"\xff\xfe", b"[1, 2]", b'{"transaction_id": 42}'):
+        valid, ident = identity(poison)
+        assert not valid and ident.startswith("raw:")
+    assert identity(b"a")[1] != identity(b"b")[1]
+
+
+def test_written_windows_groups_closed_files_modified_this_run():
+    t0 = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
+    files = [HdfsFile("/b/2026-03-01/10-00-00/x.jsonl", 10, t0 + timedelta(seconds=5)),
+             HdfsFile("/b/2026-03-01/10-00-00/y.jsonl", 5, t0 + timedelta(seconds=6)),
+             HdfsFile("/b/2026-03-01/09-45-00/old.jsonl", 7, t0 - timedelta(minutes=10)),
+             HdfsFile("/b/2026-03-01/10-00-00/z.jsonl.tmp", 3, t0 + timedelta(seconds=7))]
+    assert written_windows(files, t0) == [{"path": "/b/2026-03-01/10-00-00", "files": 2, "bytes": 15}]
+
+
+def test_runner_rejects_naive_or_garbled_times(capsys):
+    for bad in ("2026-03-01T10:00:00", "yesterday"):
+        with pytest.raises(SystemExit) as exc:
+            parse_args(["--until", bad], S)
+        assert exc.value.code == 2
+    with pytest.raises(SystemExit):
+        parse_args(["--until", "2026-03-01T10:00:00Z", "--run-seconds", "5"], S)
+    args = parse_args(["--until", "2026-03-01T10:00:00Z", "--channel", "memory"], S)
+    assert args.until == datetime(2026, 3, 1, 10, tzinfo=UTC) and args.channel == "memory"
+    assert args.max_drain == S.grace_seconds
