@@ -58,6 +58,7 @@ class Settings(BaseSettings):
     influx_retention: str = "30d"
     raw_measurement: str = "car_transaction_data"
     audit_measurement: str = "pipeline_audit"
+    burst_measurement: str = "generator_burst"  # one point per burst, written by the burst DAG
     flume_consumer_group: str = "flume-hdfs"
 
     # -- credentials (empty for the embedded stack; never committed) --
