@@ -1,24 +1,49 @@
-"""Flask application of the generator service (served by gunicorn in the embedded stack)."""
+"""Flask application of the generator service (served by gunicorn in the embedded stack:
+``generator.app:create_app()``). Feature routes live in blueprints; this module wires them to the
+process's one Kafka producer and owns the health check, the OpenAPI document and JSON errors."""
 
 from __future__ import annotations
 
-from flask import Flask, jsonify
+from confluent_kafka import KafkaException
+from flask import Flask, jsonify, request
+from werkzeug.exceptions import HTTPException
 
-from carpipe.config import get_settings
+from carpipe.config import Settings, get_settings
+from generator import api, openapi
+from generator.producer import get_producer
+
+MAX_BODY_BYTES = 16 * 1024  # one event is ~350 bytes; anything near this limit is not an event
 
 
-def create_app() -> Flask:
+def create_app(settings: Settings | None = None) -> Flask:
+    settings = settings or get_settings()
     app = Flask(__name__)
-    settings = get_settings()
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    app.json.sort_keys = False
+
+    producer = get_producer(settings)
+    producer.start_polling()
+    app.extensions["generator"] = api.GeneratorState(settings, producer)
+    app.register_blueprint(api.bp)
 
     @app.get("/healthz")
     def healthz():
-        from confluent_kafka.admin import AdminClient
-
         try:
-            md = AdminClient({"bootstrap.servers": settings.kafka_bootstrap}).list_topics(timeout=3)
-        except Exception as exc:  # noqa: BLE001 - unreachable Kafka is the answer, not a crash
+            kafka = producer.reachable(settings.topic)
+        except KafkaException as exc:
             return jsonify(status="unhealthy", kafka=str(exc)), 503
-        return jsonify(status="ok", kafka_brokers=len(md.brokers))
+        return jsonify(status="ok", kafka=kafka)
+
+    @app.get("/openapi.json")
+    def openapi_json():
+        return jsonify(openapi.document(request.host_url.rstrip("/")))
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        return jsonify(error=exc.name.lower().replace(" ", "_"), message=exc.description), exc.code
+
+    @app.errorhandler(KafkaException)
+    def kafka_error(exc: KafkaException):
+        return jsonify(error="kafka_unavailable", message=str(exc)), 503
 
     return app

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import math
 import secrets
-import threading
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 
@@ -19,7 +19,7 @@ from generator.events import EventFactory, encode, utc_now_text
 from generator.producer import EventProducer, Tally, get_producer
 
 MIN_TICK = 0.002       # seconds between batches at least (no sleep per event at high rates) ...
-MAX_TICK = 0.1         # ... and at most (keeps stop requests and progress responsive at low rates)
+MAX_TICK = 0.1         # ... and at most (keeps progress updates flowing at low rates)
 MAX_BATCH = 5_000      # produce at most this many events between two polls of the producer
 PROGRESS_EVERY = 0.1   # seconds between progress updates
 
@@ -53,7 +53,7 @@ class BurstReport:
 
 
 class Burst:
-    """One burst: ``count`` events at ``rate``/s (``rate=None``: unpaced). ``status()`` is safe to call
+    """One burst: ``count`` events at ``rate``/s (``rate=None``: unpaced). ``status()`` may be called
     from other threads while ``run()`` is going."""
 
     def __init__(self, count: int, rate: float | None, seed: int | None = None,
@@ -70,11 +70,6 @@ class Burst:
         self.tally = Tally()
         self.state = "pending"
         self.report: BurstReport | None = None
-        self._stop = threading.Event()
-
-    def stop(self) -> None:
-        """Stop producing at the next tick; what was produced is still awaited and reported."""
-        self._stop.set()
 
     def status(self) -> dict:
         base = {"id": self.id, "state": self.state, "topic": self.topic, "seed": self.factory.seed,
@@ -109,35 +104,45 @@ class Burst:
 
     def _produce(self, advance) -> float:
         send, poll, make = self.producer.send, self.producer.poll, self.factory.make
-        topic, tally, count, rate = self.topic, self.tally, self.count, self.rate
+        topic, tally = self.topic, self.tally
         sent = 0
         start = last_progress = time.monotonic()
-        while sent < count and not self._stop.is_set():
-            now = time.monotonic()
-            # Event i is due at start + i/rate; produce all due ones, at most MAX_BATCH before polling.
-            due = count if rate is None else min(count, math.floor((now - start) * rate) + 1)
-            n = min(due - sent, MAX_BATCH)
-            if n > 0:
-                event_time = utc_now_text()
-                for _ in range(n):
-                    event = make(event_time)
-                    send(topic, event["transaction_id"], encode(event), tally)
-                sent += n
+        for n in due_batches(self.count, self.rate):
+            event_time = utc_now_text()
+            for _ in range(n):
+                event = make(event_time)
+                send(topic, event["transaction_id"], encode(event), tally)
+            sent += n
             poll(0)
-            if now - last_progress >= PROGRESS_EVERY:
+            if (now := time.monotonic()) - last_progress >= PROGRESS_EVERY:
                 advance(sent)
                 last_progress = now
-            if rate is not None and sent < count:
-                wait = start + sent / rate - time.monotonic()
-                if wait > 0:
-                    time.sleep(min(max(wait, MIN_TICK), MAX_TICK))
         advance(sent)
-        if rate is not None and not self._stop.is_set():
-            # The schedule spans count/rate seconds: the last event is due at (count-1)/rate.
-            end = start + count / rate
+        if self.rate is not None:
+            # The schedule spans count/rate seconds (the last event is due at (count-1)/rate):
+            # hold until its end so that produced/produce_seconds is the rate the burst kept.
+            end = start + self.count / self.rate
             while (left := end - time.monotonic()) > 0:
                 poll(min(left, 0.1))
         return time.monotonic() - start
+
+
+def due_batches(count: int, rate: float | None) -> Iterator[int]:
+    """Yield how many events are due now, sleeping between batches, until ``count`` are out.
+    Event i is due at i/rate seconds after the start (``rate=None``: all at once,
+    in batches of MAX_BATCH so the caller can poll between them)."""
+    sent = 0
+    start = time.monotonic()
+    while sent < count:
+        due = count if rate is None else min(count, math.floor((time.monotonic() - start) * rate) + 1)
+        n = min(due - sent, MAX_BATCH)
+        if n > 0:
+            yield n
+            sent += n
+        if rate is not None and sent < count:
+            wait = start + sent / rate - time.monotonic()
+            if wait > 0:
+                time.sleep(min(max(wait, MIN_TICK), MAX_TICK))
 
 
 class _progress_bar:

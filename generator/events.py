@@ -56,13 +56,21 @@ class CarTransaction(BaseModel):
     color: Text
     country: Text
     branch: Text = Field(description="Dealer branch (city) within the country.")
-    transaction_price: float = Field(ge=0.01, le=10_000_000, multiple_of=0.01,
-                                     description="Sale price, two decimals.")
+    # Two decimals are checked by a validator, not JSON schema's multipleOf: binary floats make
+    # generic validators reject e.g. 20301.71 as "not a multiple of 0.01".
+    transaction_price: float = Field(ge=0.01, le=10_000_000, description="Sale price, at most two decimals.")
 
     @field_validator("event_time")
     @classmethod
     def _real_instant(cls, value: str) -> str:
         datetime.strptime(value, EVENT_TIME_FORMAT)  # rejects e.g. month 13 that the pattern lets through
+        return value
+
+    @field_validator("transaction_price")
+    @classmethod
+    def _cents(cls, value: float) -> float:
+        if round(value, 2) != value:
+            raise ValueError("must have at most two decimals")
         return value
 
 

@@ -137,12 +137,12 @@ class EventProducer:
         """Flush; returns how many records are still not delivered (0 = all have callbacks)."""
         return self._producer.flush(timeout)
 
-    def reachable(self, timeout: float = 3.0) -> dict:
+    def reachable(self, topic: str, timeout: float = 3.0) -> dict:
         """Broker metadata for the health check; raises KafkaException when Kafka is unreachable."""
         md = self._producer.list_topics(timeout=timeout)
         if not md.brokers:
             raise KafkaException("no broker in cluster metadata")
-        return {"brokers": len(md.brokers), "topic": self.settings.topic in md.topics}
+        return {"brokers": len(md.brokers), "topic": topic, "topic_exists": topic in md.topics}
 
     def start_polling(self) -> None:
         """Serve delivery callbacks from a background thread (for the web service, where request

@@ -1,0 +1,131 @@
+"""Event model, value sets, reproducibility and the checked-in JSON schema (pure logic, no services)."""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+import uuid
+
+import jsonschema
+import pytest
+from pydantic import ValidationError
+
+from generator import catalog
+from generator.events import (SCHEMA_PATH, CarTransaction, EventFactory, encode, format_event_time,
+                              generate, json_schema_text, uuid4_text)
+
+T = "2026-03-01T12:00:00.000Z"
+
+
+def test_schema_file_is_current():
+    assert SCHEMA_PATH.read_text(encoding="utf-8") == json_schema_text(), (
+        "generator/schema/car_transaction.schema.json is stale: run `python -m generator schema`")
+
+
+def test_schema_cli_check_passes_on_the_checked_in_file():
+    out = subprocess.run([sys.executable, "-m", "generator", "schema", "--check"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "up to date" in out.stdout
+
+
+def test_same_seed_same_events_ids_included():
+    a, b = generate(1234, 500, T), generate(1234, 500, T)
+    assert a == b
+    assert [encode(e) for e in a] == [encode(e) for e in b]
+    assert len({e["transaction_id"] for e in a}) == 500
+
+
+def test_different_seeds_give_different_events():
+    a, b = generate(1, 50, T), generate(2, 50, T)
+    assert {e["transaction_id"] for e in a}.isdisjoint(e["transaction_id"] for e in b)
+
+
+def test_random_seed_is_recorded_and_replays():
+    factory = EventFactory()
+    first = [factory.make(T) for _ in range(20)]
+    assert generate(factory.seed, 20, T) == first
+
+
+def test_uuid4_text_is_the_stdlib_uuid4_of_the_same_bits():
+    r1, r2 = random.Random(7), random.Random(7)
+    for _ in range(2000):
+        assert uuid4_text(r1) == str(uuid.UUID(int=r2.getrandbits(128), version=4))
+
+
+def test_generated_events_validate_against_model_and_schema_file():
+    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    validator = jsonschema.Draft202012Validator(schema)
+    for event in generate(99, 3000, T):
+        model = CarTransaction.model_validate(event)
+        # the bytes Kafka gets are exactly pydantic's own serialization of the model
+        assert encode(event) == model.model_dump_json().encode()
+        validator.validate(json.loads(encode(event)))
+
+
+def test_values_are_realistic():
+    models = {(m.brand, m.model): m for m in catalog.CAR_MODELS}
+    for event in generate(5, 5000, T):
+        car = models[(event["car_brand"], event["car_model"])]  # the model belongs to its brand
+        assert event["branch"] in catalog.BRANCHES[event["country"]]
+        first, last = catalog.NAMES[event["country"]]
+        assert event["buyer_name"].split(" ", 1)[0] in first
+        assert event["buyer_name"].split(" ", 1)[1] in last
+        assert car.since <= event["year"] <= 2026
+        age = 2026 - event["year"]
+        value = max((1 - catalog.DEPRECIATION) ** age, catalog.FLOOR)
+        assert car.price_low * value - 0.01 <= event["transaction_price"] <= car.price_high * value + 0.01
+        assert event["color"] in catalog.COLOR_WEIGHTS
+
+
+def test_value_sets_are_covered_and_buyers_repeat():
+    events = generate(11, 20_000, T)
+    assert {e["country"] for e in events} == set(catalog.BRANCHES)
+    assert {e["car_brand"] for e in events} == {m.brand for m in catalog.CAR_MODELS}
+    buyers = [e["buyer_id"] for e in events]
+    assert len(set(buyers)) < len(buyers)  # repeat customers exist ...
+    names = {}
+    for e in events:
+        assert names.setdefault(e["buyer_id"], e["buyer_name"]) == e["buyer_name"]  # ... with one name each
+
+
+def test_catalog_names_every_country_consistently():
+    assert set(catalog.BRANCHES) == set(catalog.COUNTRY_WEIGHTS) == set(catalog.NAMES)
+    assert all(m.price_low < m.price_high for m in catalog.CAR_MODELS)
+
+
+def test_event_time_format():
+    from datetime import datetime, timezone
+
+    assert format_event_time(datetime(2025, 1, 31, 23, 59, 59, 123999, tzinfo=timezone.utc)) == "2025-01-31T23:59:59.123Z"
+
+
+@pytest.mark.parametrize("change, field", [
+    ({"year": "2020"}, "year"),
+    ({"year": 2020.5}, "year"),
+    ({"transaction_price": -5.0}, "transaction_price"),
+    ({"transaction_price": 10.005}, "transaction_price"),
+    ({"transaction_price": "100.00"}, "transaction_price"),
+    ({"schema_version": 2}, "schema_version"),
+    ({"event_time": "2025-01-01 00:00:00"}, "event_time"),
+    ({"event_time": "2025-13-01T00:00:00.000Z"}, "event_time"),
+    ({"transaction_id": "not-a-uuid"}, "transaction_id"),
+    ({"transaction_id": str(uuid.uuid4()).upper()}, "transaction_id"),
+    ({"buyer_name": ""}, "buyer_name"),
+    ({"unexpected": 1}, "unexpected"),
+])
+def test_model_rejects_bad_values(change, field):
+    event = {**generate(3, 1, T)[0], **change}
+    with pytest.raises(ValidationError) as err:
+        CarTransaction.model_validate_json(json.dumps(event), strict=True)
+    assert [e["loc"][0] for e in err.value.errors()] == [field]
+
+
+def test_model_rejects_missing_field():
+    event = generate(3, 1, T)[0]
+    del event["color"]
+    with pytest.raises(ValidationError) as err:
+        CarTransaction.model_validate_json(json.dumps(event), strict=True)
+    assert err.value.errors()[0]["type"] == "missing"
