@@ -30,9 +30,10 @@ def _burst(args: argparse.Namespace) -> int:
         table.add_row(key, f"{value:.1f}" if isinstance(value, float) else str(value))
     console.print(table)
     if not report.ok:
-        console.print(f"[bold red]{report.failed} event(s) NOT acknowledged by the broker "
-                      f"(produced {report.produced}, acknowledged {report.acknowledged}, "
-                      f"left in queue at exit {remainder})[/]")
+        console.print(f"[bold red]{report.failed} event(s) NOT acknowledged by the broker[/] "
+                      f"(requested {report.requested}, produced {report.produced}, acknowledged "
+                      f"{report.acknowledged}, still queued at exit {remainder}): {report.error or report.errors}",
+                      soft_wrap=True)
     print("BURST_RESULT " + json.dumps(report.as_dict()), flush=True)
     return 0 if report.ok else 1
 

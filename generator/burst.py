@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 
+from confluent_kafka import KafkaException
+
 from carpipe.config import Settings, get_settings
 from generator.events import EventFactory, encode, utc_now_text
 from generator.producer import EventProducer, Tally, get_producer
@@ -33,16 +35,17 @@ class BurstReport:
     requested: int               # events the burst was asked for
     produced: int
     acknowledged: int
-    failed: int                  # produced but not acknowledged (delivery error or no answer in time)
+    failed: int                  # requested - acknowledged: delivery errors, no answer in time, never produced
     started_at: datetime
     ended_at: datetime           # after the last acknowledgement (or the wait for it gave up)
     produce_seconds: float       # first produce to the end of the burst's schedule
     achieved_rate: float         # produced / produce_seconds
-    errors: dict[str, int] = field(default_factory=dict)
+    errors: dict[str, int] = field(default_factory=dict)  # delivery error name -> count
+    error: str | None = None     # why the burst stopped early (e.g. no broker at the start)
 
     @property
     def ok(self) -> bool:
-        return self.failed == 0 and self.acknowledged == self.requested
+        return self.failed == 0
 
     def as_dict(self) -> dict:
         d = asdict(self)
@@ -80,25 +83,27 @@ class Burst:
 
     def run(self, progress: bool = False) -> BurstReport:
         self.state = "running"
+        started_at = datetime.now(timezone.utc)
+        produce_seconds, error = 0.0, None
         try:
             self.producer.ensure_topic(self.topic)
-            started_at = datetime.now(timezone.utc)
             with _progress_bar(progress, self.count) as advance:
                 produce_seconds = self._produce(advance)
-                # Every record gets a callback within the delivery timeout; the margin covers polling.
-                self.tally.wait(self.producer.delivery_timeout + 5, poll=self.producer.poll)
-            tally = self.tally
-            self.report = BurstReport(
-                id=self.id, topic=self.topic, seed=self.factory.seed, rate=self.rate,
-                requested=self.count, produced=tally.produced, acknowledged=tally.acknowledged,
-                failed=tally.produced - tally.acknowledged, errors=dict(tally.errors),
-                started_at=started_at, ended_at=datetime.now(timezone.utc),
-                produce_seconds=produce_seconds,
-                achieved_rate=tally.produced / produce_seconds if produce_seconds > 0 else 0.0,
-            )
+        except KafkaException as exc:  # no broker at the start, or a record the client refuses
+            error = str(exc)
         except BaseException:
             self.state = "error"
             raise
+        # Every record gets a callback within the delivery timeout; the margin covers polling.
+        self.tally.wait(self.producer.delivery_timeout + 5, poll=self.producer.poll)
+        tally = self.tally
+        self.report = BurstReport(
+            id=self.id, topic=self.topic, seed=self.factory.seed, rate=self.rate, requested=self.count,
+            produced=tally.produced, acknowledged=tally.acknowledged,
+            failed=self.count - tally.acknowledged, errors=dict(tally.errors), error=error,
+            started_at=started_at, ended_at=datetime.now(timezone.utc), produce_seconds=produce_seconds,
+            achieved_rate=tally.produced / produce_seconds if produce_seconds > 0 else 0.0,
+        )
         self.state = "succeeded" if self.report.ok else "failed"
         return self.report
 

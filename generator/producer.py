@@ -108,9 +108,11 @@ class EventProducer:
         self._closing = threading.Event()
 
     def ensure_topic(self, topic: str) -> None:
-        """Create ``topic`` with the pipeline's settings once per process (LogAppendTime matters)."""
+        """Create ``topic`` with the pipeline's settings once per process (LogAppendTime matters).
+        Raises KafkaException within seconds when no broker answers."""
         with self._lock:
             if topic not in self._ensured:
+                self.reachable(topic, timeout=10)
                 ensure_topic(self.settings.model_copy(update={"topic": topic}))
                 self._ensured.add(topic)
 

@@ -1,0 +1,98 @@
+"""Generator throughput: events/s acknowledged by the broker from one process, side by side in the
+same run with Kafka's own producer performance tool (ProducerPerformance, the class behind
+kafka-producer-perf-test) on a dedicated topic with the pipeline topic's settings and records of the
+generator's event size.
+
+Rows: the generator (an unpaced burst: generate, serialize, produce, every delivery acknowledged);
+the tool with the settings the brief fixes (acks=all, idempotence, its default batching); and the
+tool with the generator's own batching/compression, the like-for-like baseline.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import subprocess
+import time
+
+from rich.console import Console
+from rich.table import Table
+
+from carpipe.config import get_settings
+from carpipe.topic import ensure_topic
+from generator.burst import Burst
+from generator.events import encode, generate, utc_now_text
+from generator.producer import TUNING, get_producer
+from stack.services import java_home
+
+RECORDS = int(os.environ.get("BENCH_GENERATOR_RECORDS", "500000"))
+RESULT = re.compile(r"(\d+) records sent, ([\d.]+) records/sec \(([\d.]+) MB/sec\)")
+
+
+def event_size() -> int:
+    sample = generate(1, 10_000, utc_now_text())
+    return round(sum(len(encode(e)) for e in sample) / len(sample))
+
+
+def run_generator(settings) -> dict:
+    producer = get_producer(settings)
+    producer.ensure_topic(settings.topic)
+    Burst(1_000, None, settings=settings, producer=producer).run()  # warm-up: connections, metadata
+    burst = Burst(RECORDS, None, settings=settings, producer=producer)
+    t0 = time.perf_counter()
+    report = burst.run()
+    seconds = time.perf_counter() - t0
+    assert report.ok, report.as_dict()
+    return {"records": report.acknowledged, "seconds": seconds, "rate": report.acknowledged / seconds}
+
+
+def run_tool(settings, size: int, extra_props: dict) -> dict:
+    props = {"bootstrap.servers": settings.kafka_bootstrap, "acks": "all", "enable.idempotence": "true",
+             **extra_props}
+    cmd = [str(java_home() / "bin" / "java"), "-Xmx512m", "-cp", str(settings.jars_dir / "kafka" / "*"),
+           "org.apache.kafka.tools.ProducerPerformance", "--topic", settings.topic,
+           "--num-records", str(RECORDS), "--record-size", str(size), "--throughput", "-1",
+           "--producer-props", *(f"{k}={v}" for k, v in props.items())]
+    t0 = time.perf_counter()
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    seconds = time.perf_counter() - t0
+    assert out.returncode == 0, out.stderr[-2000:]
+    sent, rate, _ = RESULT.findall(out.stdout)[-1]  # the last line is the whole run's summary
+    return {"records": int(sent), "seconds": int(sent) / float(rate), "rate": float(rate), "wall": seconds}
+
+
+def main() -> None:
+    base = get_settings()
+    settings = base.model_copy(update={"topic": f"{base.topic}.bench-{secrets.token_hex(4)}"})
+    ensure_topic(settings)  # same partitions and configs (LogAppendTime) as the pipeline topic
+    size = event_size()
+    matched = {"linger.ms": TUNING["linger.ms"], "batch.size": TUNING["batch.size"],
+               "compression.type": TUNING["compression.type"]}
+    try:
+        gen = run_generator(settings)
+        tool = run_tool(settings, size, {})
+        tool_matched = run_tool(settings, size, matched)
+    finally:
+        from confluent_kafka.admin import AdminClient
+
+        AdminClient({"bootstrap.servers": settings.kafka_bootstrap}).delete_topics([settings.topic])[settings.topic].result(60)
+
+    table = Table(title=f"producer throughput, acks=all + idempotence, {size}-byte records, "
+                        f"{settings.topic_partitions} partitions, LogAppendTime")
+    for col in ("producer", "records", "seconds", "events/s acked", "MB/s", "generator / this"):
+        table.add_column(col, justify="left" if col == "producer" else "right")
+    rows = [("generator (python, confluent-kafka)", gen),
+            ("kafka ProducerPerformance (defaults)", tool),
+            ("kafka ProducerPerformance (generator's batching: " + ", ".join(f"{k}={v}" for k, v in matched.items()) + ")",
+             tool_matched)]
+    for name, r in rows:
+        table.add_row(name, f"{r['records']:,}", f"{r['seconds']:.2f}", f"{r['rate']:,.0f}",
+                      f"{r['rate'] * size / 1e6:.1f}", f"{gen['rate'] / r['rate']:.2f}x")
+    Console().print(table)
+    target = "met" if gen["rate"] >= 100_000 and gen["rate"] >= 0.5 * tool["rate"] else "NOT met"
+    print(f"target (>= 100k events/s and >= 0.5x Kafka's tool): {target}")
+
+
+if __name__ == "__main__":
+    main()
