@@ -1,0 +1,139 @@
+"""
+### car_transactions_burst
+
+Every window (`:00 :15 :30 :45` UTC with the default 15-minute windows; the cron follows
+`settings.window_seconds`), a generator burst of `settings.burst_seconds` followed by quiet, while the
+Flume agent carries the window's records from Kafka to HDFS.
+
+| task | does |
+|---|---|
+| `plan` | fixes the run's window and settings: a scheduled run targets the window starting at its logical date; a manual run targets the current window if the whole burst still fits in it, else the next one |
+| `burst` | waits for the window start, produces `rate` events/s for `duration` s (cut so it ends inside the window), waits for every acknowledgement, records the counts in InfluxDB (`settings.burst_measurement`, summed per window by the reconciliation) and returns them as XCom |
+| `flume_lock_free` | waits until no other Flume runner of the consumer group is active (the previous window's agent drains after its window ends) |
+| `flume_agent` | BashOperator: `python -m flume.runner --until <window end>`; the runner drains everything stamped before the window end, stops the agent cleanly (no `.tmp` file left) and fails on any agent error |
+
+**Trigger with params** (UI form or REST API `conf`): `rate` (events/s), `duration` (seconds, at most the
+window minus a small margin), `seed` (integer for a reproducible burst, empty for a random one).
+Delivery: the generator waits for every acknowledgement (`failed` = events Kafka did not confirm: the task
+fails, and is not retried, since a retry would produce new events rather than deliver the lost ones);
+Flume is at-least-once (see `flume.hdfs_counts`).
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from datetime import timedelta
+
+from airflow.providers.standard.operators.bash import BashOperator
+from airflow.sdk import CronTriggerTimetable, Param, dag, task
+
+from carpipe import cadence
+from carpipe.config import REPO_ROOT
+from carpipe.dag_defaults import DEFAULT_ARGS, START_DATE
+from carpipe.dag_settings import dag_settings
+
+S = dag_settings()
+
+
+@dag(
+    dag_id="car_transactions_burst",
+    schedule=CronTriggerTimetable(cadence.window_cron(S.window_seconds), timezone="UTC"),
+    start_date=START_DATE,
+    catchup=False,
+    # A run lasts its window plus the Flume drain, so two may overlap briefly.
+    max_active_runs=2,
+    default_args=DEFAULT_ARGS,
+    tags=["carpipe", "generator", "flume"],
+    doc_md=__doc__,
+    params={
+        "rate": Param(S.burst_rate, type="integer", minimum=1, maximum=100_000,
+                      title="rate", description="events per second"),
+        "duration": Param(S.burst_seconds, type="integer", minimum=1,
+                          maximum=cadence.max_burst_seconds(S.window_seconds),
+                          title="duration", description="burst length in seconds (must fit in one window)"),
+        "seed": Param(None, type=["null", "integer"], title="seed",
+                      description="random seed for a reproducible burst; empty for a random one"),
+    },
+)
+def car_transactions_burst():
+    @task(multiple_outputs=True)
+    def plan(**context) -> dict:
+        from datetime import datetime, timezone
+
+        from carpipe.dag_settings import current_overrides, task_settings
+
+        overrides = current_overrides()
+        s = task_settings(overrides)
+        params, dag_run = context["params"], context["dag_run"]
+        scheduled = dag_run.logical_date if dag_run.run_type == "scheduled" else None
+        window = cadence.burst_window(datetime.now(timezone.utc), s.window_seconds,
+                                      params["duration"], scheduled)
+        print(f"window {window}; burst {params['rate']}/s for {params['duration']}s, seed {params['seed']}")
+        # The Flume runner reads the config layer from its environment: this run's overrides plus the
+        # endpoints of the Airflow connections.
+        env = {f"CARPIPE_{k.upper()}": str(v) for k, v in overrides.items()}
+        env |= {"CARPIPE_KAFKA_BOOTSTRAP": s.kafka_bootstrap, "CARPIPE_WEBHDFS_URL": s.webhdfs_url}
+        return {"window_start": window.start.isoformat(), "window_seconds": window.seconds,
+                "window_end": window.end.isoformat(), "overrides": overrides, "flume_env": env}
+
+    @task
+    def burst(window_start: str, window_seconds: int, overrides: dict, **context) -> dict:
+        import time
+        from datetime import datetime, timezone
+
+        from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+        from carpipe.dag_settings import task_settings
+        from carpipe.influx import client_from_settings
+        from carpipe.reconcile import burst_line
+        from carpipe.windows import Window
+        from generator.burst import run_burst
+
+        s = task_settings(overrides)
+        params = context["params"]
+        window = Window.starting(window_start, window_seconds)
+        wait = (window.start - datetime.now(timezone.utc)).total_seconds()
+        if wait > 0:
+            print(f"waiting {wait:.1f}s for the window start {window.start.isoformat()}")
+            time.sleep(wait)
+        seconds = cadence.burst_seconds_left(datetime.now(timezone.utc), window, params["duration"])
+        if seconds == 0:
+            raise AirflowSkipException(f"no time left in window {window} for a burst")
+        if seconds < params["duration"]:
+            print(f"burst cut to {seconds}s so that it ends inside window {window}")
+        report = run_burst(params["rate"], seconds, params["seed"], settings=s, progress=False).as_dict()
+        client_from_settings(s).write([burst_line(s, report, window)])
+        print("burst:", {k: report[k] for k in ("requested", "produced", "acknowledged", "failed",
+                                                 "achieved_rate", "started_at", "ended_at")})
+        if report["failed"]:
+            raise AirflowFailException(f"{report['failed']} of {report['produced']} events were not "
+                                       f"acknowledged by Kafka: {report['errors']}")
+        return report
+
+    @task.sensor(poke_interval=2, timeout=S.window_seconds + S.grace_seconds + 300, mode="poke")
+    def flume_lock_free(overrides: dict) -> bool:
+        from carpipe.dag_settings import settings_for
+        from flume.runner import RunnerBusy, group_lock
+
+        try:
+            with group_lock(settings_for(overrides)):
+                return True
+        except RunnerBusy as exc:
+            print(exc)
+            return False
+
+    p = plan()
+    flume = BashOperator(
+        task_id="flume_agent",
+        bash_command=f"{shlex.quote(sys.executable)} -m flume.runner --until {{{{ ti.xcom_pull(task_ids='plan', key='window_end') }}}}",
+        env=p["flume_env"],
+        append_env=True,
+        cwd=str(REPO_ROOT),
+        execution_timeout=timedelta(seconds=2 * S.window_seconds + S.grace_seconds + 300),
+    )
+    burst(p["window_start"], p["window_seconds"], p["overrides"])
+    flume_lock_free(p["overrides"]) >> flume
+
+
+car_transactions_burst()

@@ -1,0 +1,97 @@
+"""
+### car_transactions_to_influx
+
+One run per data interval (`CronDataIntervalTimetable`: a run's data interval **is** its window, 15 minutes
+by default, following `settings.window_seconds`): after the window closes plus `settings.grace_seconds`,
+submits the Spark job `spark_apps/kafka_to_influx.py` for exactly that window with **SparkSubmitOperator**
+(connection `spark_default`; connector jars passed with `--jars`, never `--packages`).
+
+| task | does |
+|---|---|
+| `plan` | the run's window (data interval; manual runs: param `window_start`, empty = the latest closed window) and the Spark job's arguments |
+| `wait_for_window_close` | deferrable sensor until window end + grace (no worker slot held; immediate for past windows) |
+| `spark_kafka_to_influx` | the Spark job: raw points, per-minute rollups, window summary, dead letters, all idempotent |
+| `publish_window` | updates the Asset `car_transactions_influx_windows` with the window, which triggers `reconcile_hdfs_influx` |
+
+**Backfill** (reprocess windows; the Spark job overwrites the same points, so counts stay the same):
+
+    airflow backfill create --dag-id car_transactions_to_influx \\
+        --from-date 2026-01-01T10:00:00Z --to-date 2026-01-01T10:45:00Z --reprocess-behavior completed
+
+**Manual trigger**: param `window_start` (ISO-8601 UTC, a window start, e.g. `2026-01-01T10:15:00Z`).
+"""
+
+from __future__ import annotations
+
+from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+from airflow.providers.standard.sensors.date_time import DateTimeSensorAsync
+from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
+
+from carpipe import cadence
+from carpipe.config import REPO_ROOT
+from carpipe.dag_defaults import DEFAULT_ARGS, INFLUX_WINDOWS, ISO_UTC, START_DATE
+from carpipe.dag_settings import SPARK_CONN, dag_settings
+from carpipe.spark import spark_submit_binary
+
+S = dag_settings()
+APPLICATION = REPO_ROOT / "spark_apps" / "kafka_to_influx.py"
+
+
+@dag(
+    dag_id="car_transactions_to_influx",
+    schedule=CronDataIntervalTimetable(cadence.window_cron(S.window_seconds), timezone="UTC"),
+    start_date=START_DATE,
+    catchup=False,
+    # One Spark job at a time: 2 cores. Later windows (and backfill runs) queue behind it.
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=["carpipe", "spark", "influxdb"],
+    doc_md=__doc__,
+    params={
+        "window_start": Param(None, type=["null", "string"], pattern=ISO_UTC, title="window_start",
+                              description="manual runs: the window to process (ISO-8601 UTC, a window "
+                                          "start such as 2026-01-01T10:15:00Z); empty: the latest closed window"),
+    },
+)
+def car_transactions_to_influx():
+    @task(multiple_outputs=True)
+    def plan(**context) -> dict:
+        from datetime import datetime, timezone
+
+        from carpipe.dag_defaults import run_interval
+        from carpipe.dag_settings import current_overrides, task_settings
+        from carpipe.spark import connector_jars
+        from spark_apps.kafka_to_influx import application_args
+
+        overrides = current_overrides()
+        s = task_settings(overrides)
+        window = cadence.run_window(s.window_seconds, datetime.now(timezone.utc),
+                                    run_interval(context["dag_run"]), context["params"]["window_start"])
+        args = application_args(s, window)
+        print(f"window {window}; spark args: {' '.join(args)}")
+        return {"window_start": window.start.isoformat(), "window_seconds": window.seconds,
+                "ready_at": cadence.spark_ready_at(window, s.grace_seconds).isoformat(),
+                "application_args": args, "jars": ",".join(connector_jars(s)), "overrides": overrides}
+
+    @task(outlets=[INFLUX_WINDOWS])
+    def publish_window(window_start: str, window_seconds: int, overrides: dict, **context) -> None:
+        context["outlet_events"][INFLUX_WINDOWS].extra = {
+            "window_start": window_start, "window_seconds": window_seconds, "overrides": overrides}
+        print(f"published window {window_start} ({window_seconds}s)")
+
+    p = plan()
+    wait = DateTimeSensorAsync(task_id="wait_for_window_close", target_time=p["ready_at"])
+    spark = SparkSubmitOperator(
+        task_id="spark_kafka_to_influx",
+        application=str(APPLICATION),
+        conn_id=SPARK_CONN,
+        spark_binary=spark_submit_binary(),
+        jars=p["jars"],
+        application_args=p["application_args"],
+        conf={"spark.ui.enabled": "false"},
+        name="kafka_to_influx",
+    )
+    wait >> spark >> publish_window(p["window_start"], p["window_seconds"], p["overrides"])
+
+
+car_transactions_to_influx()

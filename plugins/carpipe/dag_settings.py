@@ -1,0 +1,92 @@
+"""Settings as the DAGs see them.
+
+Base: the config layer (CARPIPE_* environment of the Airflow services). On top: the Airflow Variable
+``carpipe_settings``, a JSON object of Settings fields, e.g.
+``{"window_seconds": 60, "burst_seconds": 15, "topic": "scratch", "expires_at": "2026-01-01T12:00:00Z"}``.
+The services were started with their environment; the Variable changes the cadence (and names) of the
+same DAGs without restarting anything: the DAG processor re-parses within its refresh interval, and the
+scheduler follows the new timetables. The end-to-end test runs the DAGs with minute windows this way.
+``expires_at`` (optional) bounds an override in time, so a test that dies cannot leave the platform
+on its compressed cadence.
+
+A run resolves the overrides once, in its first task, and hands them down through XCom, so a run
+never mixes two configurations if the Variable changes while it is in flight.
+
+Endpoints (Kafka bootstrap, InfluxDB URL and credentials, WebHDFS) come from the Airflow connections,
+which ``make up`` creates from the same config layer: users repoint a connection, not code. Names
+(topic, paths, database) come from the settings.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from typing import Any
+
+from carpipe.config import Settings
+from carpipe.windows import parse_utc
+
+VARIABLE = "carpipe_settings"
+EXPIRES_AT = "expires_at"
+
+KAFKA_CONN = "kafka_default"
+SPARK_CONN = "spark_default"
+WEBHDFS_CONN = "webhdfs_default"
+INFLUX_CONN = "influxdb_default"
+
+
+def parse_overrides(raw: str | dict | None, now: datetime | None = None) -> dict[str, Any]:
+    """Validated overrides from the Variable's value; {} when absent or expired. Unknown fields or
+    values Settings rejects are errors (a typo must not silently leave the defaults in place)."""
+    if raw in (None, ""):
+        return {}
+    data = json.loads(raw) if isinstance(raw, str) else dict(raw)
+    if not isinstance(data, dict):
+        raise ValueError(f"Variable {VARIABLE} must be a JSON object, not {type(data).__name__}")
+    expires = data.pop(EXPIRES_AT, None)
+    if expires is not None and (now or datetime.now(timezone.utc)) >= parse_utc(expires):
+        return {}
+    unknown = set(data) - set(Settings.model_fields)
+    if unknown:
+        raise ValueError(f"Variable {VARIABLE}: unknown settings {sorted(unknown)}")
+    Settings(**data)  # validate now, with a clear error naming the Variable's bad value
+    return data
+
+
+def current_overrides() -> dict[str, Any]:
+    """The Variable's overrides, read through Airflow (DAG processor, task or env AIRFLOW_VAR_*)."""
+    from airflow.sdk import Variable
+
+    return parse_overrides(Variable.get(VARIABLE, default=None))
+
+
+def settings_for(overrides: dict[str, Any] | None = None) -> Settings:
+    return Settings(**(overrides or {}))
+
+
+def dag_settings() -> Settings:
+    """For DAG files at parse time: timetables, param defaults, sensor timings."""
+    return settings_for(current_overrides())
+
+
+def with_connections(s: Settings) -> Settings:
+    """For tasks: the endpoints of the Airflow connections replace the configured ones."""
+    from airflow.sdk import BaseHook
+
+    kafka = BaseHook.get_connection(KAFKA_CONN)
+    influx = BaseHook.get_connection(INFLUX_CONN)
+    webhdfs = BaseHook.get_connection(WEBHDFS_CONN)
+    update: dict[str, Any] = {
+        "influx_url": f"{influx.schema or 'http'}://{influx.host}:{influx.port or 8086}",
+        "influx_user": influx.login or "",
+        "influx_password": influx.password or "",
+        "webhdfs_url": f"http://{webhdfs.host}:{webhdfs.port}",
+    }
+    if bootstrap := kafka.extra_dejson.get("bootstrap.servers"):
+        update["kafka_bootstrap"] = bootstrap
+    return s.model_copy(update=update)
+
+
+def task_settings(overrides: dict[str, Any] | None) -> Settings:
+    """What a task works with: its run's overrides, then the connections' endpoints."""
+    return with_connections(settings_for(overrides))

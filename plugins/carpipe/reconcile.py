@@ -1,0 +1,245 @@
+"""Count one window in every tier, judge the counts, print them as one table, record the verdict.
+
+Accounting rule (what must hold for a window W, and why):
+
+    kafka == hdfs == influx + dead_lettered,   and every rollup dimension sums to influx
+
+- kafka: the records the broker stamped inside W (offsets for W's start and end timestamps; the topic
+  uses LogAppendTime, so this is exact and can never change once W is over);
+- hdfs: distinct records in W's closed files. Flume writes each record value as one line, poison
+  records included; delivery is at-least-once, so a crash can leave duplicate lines, which are detected
+  by identity (transaction_id, or the raw bytes of an invalid line) and shown, not counted;
+- influx: points of the raw measurement in W (one per valid transaction), dead_lettered: the invalid
+  records of W, from the Spark job's window_summary;
+- rollups: per dimension, the per-minute counts sum to the raw points.
+
+The issue's failure criterion is HDFS vs InfluxDB; Kafka is compared with both so that the message can
+name the tier that is off. The generator's counts (summed over the bursts aimed at W) are shown; more
+acknowledged events than Kafka records is a mismatch (acknowledged means stored), more Kafka records
+than produced is not (other producers may write to the topic).
+
+A window is "pending" while its data may still be arriving: Spark has not summarised it yet, Flume has
+not consumed every record stamped before W's end, or W's directory still has open (.tmp) files. The DAG
+re-counts a pending window until it settles, so pending never turns into a false mismatch.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import asdict, dataclass, field
+from typing import Literal
+
+from carpipe.config import Settings
+from carpipe.influx import InfluxClient
+from carpipe.windows import Window
+
+Status = Literal["ok", "pending", "mismatch"]
+
+SUMMARY_MEASUREMENT = "window_summary"
+ROLLUP_MEASUREMENT = "car_sales_1m"
+ROLLUP_DIMENSIONS = ("brand", "country", "branch")
+
+
+@dataclass
+class TierCounts:
+    window: str                    # label of the window start, e.g. 2026-01-01T10:15:00Z
+    window_seconds: int
+    produced: int = 0              # generator, summed over the bursts aimed at this window
+    acknowledged: int = 0
+    kafka: int = 0
+    flume_behind: int = 0          # records stamped before the window end not yet committed by Flume
+    hdfs_lines: int = 0
+    hdfs_distinct: int = 0
+    hdfs_open_files: int = 0
+    influx: int = 0                # raw points
+    dead_lettered: int | None = None  # None: Spark has not summarised the window yet
+    spark_read: int | None = None
+    rollups: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def hdfs_duplicates(self) -> int:
+        return self.hdfs_lines - self.hdfs_distinct
+
+    @property
+    def influx_accounted(self) -> int:
+        """Records InfluxDB accounts for: valid points plus dead letters."""
+        return self.influx + (self.dead_lettered or 0)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Verdict:
+    status: Status
+    reasons: list[str]             # why pending / what mismatches (empty when ok)
+    notes: list[str]               # informational (duplicates seen, other producers)
+
+    def message(self, c: TierCounts) -> str:
+        head = f"window {c.window} ({c.window_seconds}s): {self.status}"
+        return head + ("".join(f"\n  - {r}" for r in self.reasons) if self.reasons else "")
+
+
+def judge(c: TierCounts) -> Verdict:
+    notes = []
+    if c.hdfs_duplicates:
+        notes.append(f"HDFS holds {c.hdfs_duplicates} duplicate line(s) (Flume at-least-once "
+                     f"redelivery after a crash); counted once")
+    if c.kafka > c.produced:
+        notes.append(f"Kafka has {c.kafka - c.produced} record(s) more than the generator bursts "
+                     f"aimed at this window produced (other producers)")
+
+    pending = []
+    if c.dead_lettered is None:
+        pending.append("Spark has not written this window's summary yet")
+    if c.flume_behind:
+        pending.append(f"Flume has not yet consumed {c.flume_behind} record(s) stamped before the window end")
+    if c.hdfs_open_files:
+        pending.append(f"{c.hdfs_open_files} HDFS file(s) of the window are still open (.tmp)")
+    if pending:
+        return Verdict("pending", pending, notes)
+
+    problems = []
+    tiers = {"kafka": c.kafka, "hdfs": c.hdfs_distinct, "influx": c.influx_accounted}
+    if c.hdfs_distinct != c.influx_accounted:
+        problems.append(
+            f"hdfs vs influx: HDFS has {c.hdfs_distinct} record(s), InfluxDB accounts for "
+            f"{c.influx_accounted} ({c.influx} point(s) + {c.dead_lettered} dead-lettered): "
+            f"difference {c.hdfs_distinct - c.influx_accounted:+d}")
+    if c.kafka != c.hdfs_distinct:
+        problems.append(f"kafka vs hdfs: Kafka has {c.kafka} record(s), HDFS {c.hdfs_distinct}: "
+                        f"difference {c.hdfs_distinct - c.kafka:+d}")
+    if c.kafka != c.influx_accounted:
+        problems.append(f"kafka vs influx: Kafka has {c.kafka} record(s), InfluxDB accounts for "
+                        f"{c.influx_accounted}: difference {c.influx_accounted - c.kafka:+d}")
+    odd = odd_tier(tiers)
+    if odd:
+        problems.append(f"the {odd} tier is the odd one out ({odd}={tiers[odd]}, the other two agree)")
+    for dim in ROLLUP_DIMENSIONS:
+        total = c.rollups.get(dim, 0)
+        if total != c.influx:
+            problems.append(f"influx rollups vs raw: {ROLLUP_MEASUREMENT} dimension={dim} sums to "
+                            f"{total}, raw points {c.influx}: difference {total - c.influx:+d}")
+    if c.acknowledged > c.kafka:
+        problems.append(f"generator vs kafka: {c.acknowledged} event(s) acknowledged, Kafka has "
+                        f"{c.kafka} in the window: difference {c.kafka - c.acknowledged:+d}")
+    return Verdict("mismatch" if problems else "ok", problems, notes)
+
+
+def odd_tier(tiers: dict[str, int]) -> str | None:
+    """The one tier whose count differs when the other two agree (None if all agree or all differ)."""
+    for name, value in tiers.items():
+        others = {v for k, v in tiers.items() if k != name}
+        if len(others) == 1 and value not in others:
+            return name
+    return None
+
+
+def render_table(c: TierCounts, v: Verdict, width: int = 110) -> str:
+    from rich.console import Console
+    from rich.table import Table
+
+    def n(x: int | None) -> str:
+        return "-" if x is None else str(x)
+
+    t = Table(title=f"reconciliation {c.window} ({c.window_seconds}s): {v.status.upper()}")
+    t.add_column("tier")
+    t.add_column("count", justify="right")
+    t.add_column("detail")
+    t.add_row("generator produced", n(c.produced), f"acknowledged {c.acknowledged}")
+    t.add_row("kafka", n(c.kafka), "records stamped in the window (offsets for times)"
+              + (f"; Flume still behind by {c.flume_behind}" if c.flume_behind else ""))
+    t.add_row("hdfs", n(c.hdfs_distinct), f"{c.hdfs_lines} line(s), {c.hdfs_duplicates} duplicate(s), "
+              f"{c.hdfs_open_files} open file(s)")
+    t.add_row("influx raw", n(c.influx), f"+ {n(c.dead_lettered)} dead-lettered = {c.influx_accounted}; "
+              f"Spark read {n(c.spark_read)}")
+    for dim in ROLLUP_DIMENSIONS:
+        t.add_row(f"influx rollup {dim}", n(c.rollups.get(dim, 0)), f"sum of {ROLLUP_MEASUREMENT}.count")
+    out = io.StringIO()
+    Console(file=out, width=width, color_system=None).print(t)
+    lines = [out.getvalue().rstrip()]
+    lines += [f"{v.status}: {r}" for r in v.reasons] + [f"note: {note}" for note in v.notes]
+    return "\n".join(lines)
+
+
+# -- reading the tiers ------------------------------------------------------------------------
+def _time_range(w: Window) -> str:
+    return f"time >= {w.start_ms}ms AND time < {w.end_ms}ms"
+
+
+def influx_counts(influx: InfluxClient, s: Settings, w: Window, c: TierCounts) -> None:
+    rows = influx.rows(f'SELECT count("transaction_id") AS n FROM "{s.raw_measurement}" WHERE {_time_range(w)}')
+    c.influx = int(rows[0]["n"]) if rows else 0
+    rows = influx.rows(f'SELECT sum("count") AS n FROM "{ROLLUP_MEASUREMENT}" WHERE {_time_range(w)} '
+                       f'GROUP BY "dimension"')
+    c.rollups = {r["dimension"]: int(r["n"] or 0) for r in rows}
+    rows = influx.rows(f'SELECT "read", "dead_lettered", "source" FROM "{SUMMARY_MEASUREMENT}" '
+                       f"WHERE time = {w.start_ms}ms")
+    if rows:
+        # One summary per source (kafka|hdfs) the window was processed from; both describe the same
+        # records, so any of them gives the dead letters (the Kafka one is preferred).
+        row = sorted(rows, key=lambda r: r.get("source") != "kafka")[0]
+        c.dead_lettered, c.spark_read = int(row["dead_lettered"]), int(row["read"])
+    rows = influx.rows(f'SELECT sum("produced") AS p, sum("acknowledged") AS a FROM "{s.burst_measurement}" '
+                       f"WHERE {_time_range(w)} AND \"topic\" = '{s.topic}'")
+    if rows:
+        c.produced, c.acknowledged = int(rows[0]["p"] or 0), int(rows[0]["a"] or 0)
+
+
+def kafka_counts(s: Settings, w: Window, c: TierCounts) -> None:
+    """Records in the window by offsets for its timestamps, and how far Flume is from its end."""
+    from flume.kafka_lag import GroupLag
+
+    lag = GroupLag(s)
+    start, end = lag.targets(w.start_ms), lag.targets(w.end_ms)
+    c.kafka = sum(end[p] - start[p] for p in lag.partitions)
+    c.flume_behind = lag.remaining(end)
+
+
+def hdfs_counts(s: Settings, w: Window, c: TierCounts) -> None:
+    from flume.hdfs_counts import count_window
+
+    h = count_window(s, w)
+    c.hdfs_lines, c.hdfs_distinct, c.hdfs_open_files = h.lines, h.distinct, len(h.open_files)
+
+
+def count_tiers(s: Settings, influx: InfluxClient, w: Window) -> TierCounts:
+    c = TierCounts(window=w.label(), window_seconds=w.seconds)
+    kafka_counts(s, w, c)
+    hdfs_counts(s, w, c)
+    influx_counts(influx, s, w, c)
+    return c
+
+
+# -- recording ----------------------------------------------------------------------------------
+def audit_line(s: Settings, w: Window, c: TierCounts, status: Status) -> str:
+    fields = {"produced": c.produced, "acknowledged": c.acknowledged, "kafka": c.kafka,
+              "hdfs": c.hdfs_distinct, "hdfs_duplicates": c.hdfs_duplicates, "influx": c.influx,
+              "dead_lettered": c.dead_lettered or 0, "window_seconds": c.window_seconds}
+    body = ",".join(f"{k}={v}i" for k, v in fields.items())
+    return f"{s.audit_measurement},status={status} {body} {w.start_ms * 1_000_000}"
+
+
+def write_audit(influx: InfluxClient, s: Settings, w: Window, c: TierCounts, status: Status) -> None:
+    """One audit point per window: the status is a tag (so dashboards can filter on it), hence a new
+    status is a new series; the window's earlier point is deleted first so only the latest remains."""
+    influx.query(f'DELETE FROM "{s.audit_measurement}" WHERE time = {w.start_ms}ms')
+    influx.write([audit_line(s, w, c, status)])
+
+
+def burst_line(s: Settings, report: dict, window: Window) -> str:
+    """A generator burst as a point at its start time, so the bursts aimed at a window sum up by time."""
+    from carpipe.windows import parse_utc
+
+    started = parse_utc(report["started_at"])
+    if not window.start <= started < window.end:
+        raise ValueError(f"burst started at {started.isoformat()}, outside its window {window}")
+    ns = int(started.timestamp()) * 1_000_000_000 + started.microsecond * 1000
+    fields = {k: report[k] for k in ("requested", "produced", "acknowledged", "failed")}
+    body = ",".join(f"{k}={int(v)}i" for k, v in fields.items())
+    return (f"{s.burst_measurement},topic={_tag(report['topic'])} {body},"
+            f"achieved_rate={float(report['achieved_rate'])},window_start=\"{window.label()}\" {ns}")
+
+
+def _tag(value: str) -> str:
+    return value.replace("\\", "\\\\").replace(",", "\\,").replace("=", "\\=").replace(" ", "\\ ")

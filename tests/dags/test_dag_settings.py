@@ -1,0 +1,40 @@
+"""The Airflow Variable that overrides the config layer for the DAGs."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from carpipe.dag_settings import parse_overrides, settings_for
+
+
+def test_no_variable_means_no_overrides():
+    assert parse_overrides(None) == {} and parse_overrides("") == {}
+
+
+def test_overrides_apply_on_top_of_the_config_layer():
+    overrides = parse_overrides(json.dumps({"window_seconds": 60, "burst_seconds": 15, "topic": "scratch"}))
+    s = settings_for(overrides)
+    assert (s.window_seconds, s.burst_seconds, s.topic) == (60, 15, "scratch")
+    assert s.influx_db == settings_for({}).influx_db
+
+
+def test_expired_overrides_are_ignored():
+    now = datetime(2026, 1, 1, 12, tzinfo=timezone.utc)
+    raw = {"window_seconds": 60, "burst_seconds": 10, "expires_at": "2026-01-01T11:59:00Z"}
+    assert parse_overrides(raw, now=now) == {}
+    live = parse_overrides({**raw, "expires_at": (now + timedelta(minutes=5)).isoformat()}, now=now)
+    assert live == {"window_seconds": 60, "burst_seconds": 10}
+
+
+@pytest.mark.parametrize("raw, match", [
+    ('{"window_secs": 60}', "unknown settings"),
+    ('{"window_seconds": 70}', "window length"),
+    ('{"window_seconds": 60, "burst_seconds": 90}', "burst_seconds"),
+    ('[1, 2]', "JSON object"),
+])
+def test_bad_overrides_are_clear_errors(raw, match):
+    with pytest.raises(ValueError, match=match):
+        parse_overrides(raw)

@@ -1,0 +1,114 @@
+"""The reconciliation's judgement, table and audit point (the counting itself runs in the e2e test)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+
+from carpipe.config import Settings
+from carpipe.reconcile import (ROLLUP_DIMENSIONS, TierCounts, audit_line, burst_line, judge, odd_tier,
+                               render_table)
+from carpipe.windows import UTC, Window
+
+W = Window(datetime(2026, 1, 1, 10, 15, tzinfo=UTC), datetime(2026, 1, 1, 10, 16, tzinfo=UTC))
+
+
+def settled(n: int = 100, dead: int = 0, **kw) -> TierCounts:
+    base = dict(window=W.label(), window_seconds=60, produced=n, acknowledged=n, kafka=n,
+                hdfs_lines=n, hdfs_distinct=n, influx=n - dead, dead_lettered=dead, spark_read=n,
+                rollups={d: n - dead for d in ROLLUP_DIMENSIONS})
+    return TierCounts(**{**base, **kw})
+
+
+def test_equal_counts_are_ok():
+    v = judge(settled())
+    assert (v.status, v.reasons, v.notes) == ("ok", [], [])
+
+
+def test_dead_letters_are_accounted_for():
+    assert judge(settled(100, dead=3)).status == "ok"
+
+
+@pytest.mark.parametrize("kw, reason", [
+    ({"dead_lettered": None}, "Spark has not written"),
+    ({"flume_behind": 7}, "Flume has not yet consumed 7"),
+    ({"hdfs_open_files": 1, "hdfs_lines": 40, "hdfs_distinct": 40}, "still open"),
+])
+def test_data_still_in_flight_is_pending_not_mismatch(kw, reason):
+    v = judge(settled(**kw))
+    assert v.status == "pending"
+    assert any(reason in r for r in v.reasons)
+
+
+def test_a_missing_hdfs_file_is_a_mismatch_naming_window_tiers_and_difference():
+    c = settled(100, hdfs_lines=60, hdfs_distinct=60)
+    v = judge(c)
+    assert v.status == "mismatch"
+    msg = v.message(c)
+    assert W.label() in msg
+    assert "hdfs vs influx: HDFS has 60 record(s), InfluxDB accounts for 100" in msg
+    assert "difference -40" in msg
+    assert "the hdfs tier is the odd one out" in msg
+
+
+def test_a_missing_influx_point_is_a_mismatch_on_the_influx_tier():
+    c = settled(100, influx=99)
+    v = judge(c)
+    assert v.status == "mismatch"
+    assert "difference +1" in v.reasons[0]            # hdfs - influx
+    assert any("the influx tier is the odd one out" in r for r in v.reasons)
+    assert any("rollups vs raw" in r for r in v.reasons)
+
+
+def test_duplicate_hdfs_lines_are_reported_but_not_counted():
+    v = judge(settled(100, hdfs_lines=104, hdfs_distinct=100))
+    assert v.status == "ok"
+    assert "4 duplicate line(s)" in v.notes[0]
+
+
+def test_acknowledged_events_missing_from_kafka_are_a_mismatch():
+    v = judge(settled(100, produced=110, acknowledged=110))
+    assert v.status == "mismatch"
+    assert "generator vs kafka" in v.reasons[0]
+
+
+def test_records_from_other_producers_are_a_note():
+    v = judge(settled(100, produced=80, acknowledged=80))
+    assert v.status == "ok" and "other producers" in v.notes[0]
+
+
+def test_odd_tier():
+    assert odd_tier({"kafka": 5, "hdfs": 4, "influx": 5}) == "hdfs"
+    assert odd_tier({"kafka": 5, "hdfs": 5, "influx": 5}) is None
+    assert odd_tier({"kafka": 5, "hdfs": 4, "influx": 3}) is None
+
+
+def test_table_shows_every_tier_and_the_verdict():
+    c = settled(100, hdfs_lines=60, hdfs_distinct=60)
+    text = render_table(c, judge(c))
+    for label in ("generator produced", "kafka", "hdfs", "influx raw", "influx rollup brand", "MISMATCH"):
+        assert label in text
+    assert "mismatch: hdfs vs influx" in text
+
+
+def test_audit_point_is_at_the_window_start_with_status_tag_and_integer_fields():
+    s = Settings()
+    line = audit_line(s, W, settled(100, dead=2), "ok")
+    head, fields, ts = line.split(" ")
+    assert head == f"{s.audit_measurement},status=ok"
+    assert int(ts) == W.start_ms * 1_000_000
+    parsed = dict(f.split("=") for f in fields.split(","))
+    assert {k: parsed[k] for k in ("produced", "kafka", "hdfs", "influx")} == {
+        "produced": "100i", "kafka": "100i", "hdfs": "100i", "influx": "98i"}
+
+
+def test_burst_point_is_at_its_start_inside_its_window():
+    s = Settings()
+    report = {"started_at": "2026-01-01T10:15:01.250000+00:00", "topic": "car-transactions-logs",
+              "requested": 50, "produced": 50, "acknowledged": 50, "failed": 0, "achieved_rate": 5.0}
+    line = burst_line(s, report, W)
+    assert line.startswith(f"{s.burst_measurement},topic=car-transactions-logs requested=50i,produced=50i,")
+    assert line.endswith(f" {W.start_ms * 1_000_000 + 1_250_000_000}")
+    with pytest.raises(ValueError, match="outside its window"):
+        burst_line(s, {**report, "started_at": "2026-01-01T10:16:00+00:00"}, W)
