@@ -40,7 +40,7 @@ unit: install           ## fast tests that need no service
 	@$(PY) -m pytest -m "not integration"
 
 bench: up               ## benchmarks with printed tables (baselines measured in the same run)
-	@$(PY) -m bench
+	@$(PY) -m tests.bench
 
 constraints:            ## record the resolved package set as constraints.txt
 	@$(VENV)/bin/pip freeze --exclude-editable | grep -v '^-e' > constraints.txt

@@ -44,16 +44,21 @@ def supervisord_running() -> bool:
     return supervisorctl("pid").returncode == 0
 
 
-def run_once(stamp: Path, what: str, cmd: list[str], env: dict | None = None) -> None:
-    """Run a one-time initialisation (storage format, DB migration) unless its stamp exists."""
-    if stamp.exists():
+def run_once(done: Path, what: str, cmd: list[str], env: dict | None = None,
+             stamp: bool = False) -> None:
+    """Run a one-time initialisation (storage format, DB migration) unless ``done`` exists.
+    ``done`` is a file the command itself creates, or with ``stamp`` one written after success."""
+    if done.exists():
         return
     say(what)
     out = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **(env or {})})
     if out.returncode != 0:
         sys.exit(f"{what} failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}")
-    stamp.parent.mkdir(parents=True, exist_ok=True)
-    stamp.write_text(time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+    if stamp:
+        done.parent.mkdir(parents=True, exist_ok=True)
+        done.write_text(time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+    elif not done.exists():
+        sys.exit(f"{what} succeeded but did not create {done}")
 
 
 def initialise() -> None:
@@ -63,7 +68,7 @@ def initialise() -> None:
              stack.namenode_format_command())
     import airflow
     run_once(s.airflow_home / f".migrated-{airflow.__version__}", "migrating the Airflow metadata DB",
-             [str(venv_bin() / "airflow"), "db", "migrate"], env=stack.airflow_env())
+             [str(venv_bin() / "airflow"), "db", "migrate"], env=stack.airflow_env(), stamp=True)
 
 
 def airflow_connections() -> dict[str, dict]:
@@ -116,7 +121,7 @@ def wait_healthy(names: list[str], timeout: float) -> None:
         if not pending:
             return
         states = supervisor_states()
-        dead = [n for n in pending if states.get(n) in ("FATAL", "EXITED", "BACKOFF", "STOPPED")]
+        dead = [n for n in pending if states.get(n) in ("FATAL", "EXITED", "STOPPED")]
         if dead or time.monotonic() > deadline:
             name = (dead or pending)[0]
             ok, detail = health.check(name, s)

@@ -89,6 +89,9 @@ class Program:
     files: dict[Path, str] = field(default_factory=dict)
     priority: int = 100
     stopwaitsecs: int = 30
+    # A JVM that crashes on start takes seconds to do so: only a process that survived this long
+    # counts as started, so a crash loop ends in FATAL (and a clear `make up` error) quickly.
+    startsecs: int = 10
 
 
 class Stack:
@@ -333,7 +336,7 @@ bind-address = "{s.bind_host}:{s.influx_port + 2}"
                 f"priority={p.priority}",
                 "autostart=true",
                 "autorestart=unexpected",
-                "startsecs=3",
+                f"startsecs={p.startsecs}",
                 "startretries=2",
                 # Process-group stop: Airflow's task workers and their children go too.
                 "stopasgroup=true",
