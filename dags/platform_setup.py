@@ -5,6 +5,7 @@ Creates what the pipeline writes to, idempotently: safe to trigger from the UI a
 
 | task | creates | through |
 |---|---|---|
+| `connections_defined` | nothing: waits until `make up` has created the connections below | |
 | `kafka_topic` | topic `settings.topic`: partitions, retention, `message.timestamp.type=LogAppendTime` (existing topics get their configs brought back to these) | connection `kafka_default` (the Kafka provider's connection type) |
 | `hdfs_directories` | `settings.hdfs_base_path` (Flume) and `settings.hdfs_dead_letter_path` (Spark's dead letters) | connection `webhdfs_default` (`WebHDFSHook`) |
 | `influx_database` | database `settings.influx_db` and its default retention policy `settings.influx_retention` | connection `influxdb_default` (v1 HTTP API) |
@@ -31,6 +32,25 @@ from carpipe.dag_defaults import DEFAULT_ARGS, START_DATE
     doc_md=__doc__,
 )
 def platform_setup():
+    @task.sensor(poke_interval=15, timeout=15 * 60, mode="reschedule")
+    def connections_defined() -> bool:
+        """`make up` creates the connections once the services are healthy, which can be after the
+        scheduler has started this @once run: wait for them rather than fail."""
+        from airflow.sdk import BaseHook
+        from airflow.sdk.exceptions import AirflowNotFoundException
+
+        from carpipe.dag_settings import CONNECTIONS
+
+        missing = []
+        for conn_id in CONNECTIONS:
+            try:
+                BaseHook.get_connection(conn_id)
+            except AirflowNotFoundException:
+                missing.append(conn_id)
+        if missing:
+            print("waiting for connections:", ", ".join(missing))
+        return not missing
+
     @task
     def resolve_settings() -> dict:
         """Freeze this run's settings overrides (the Variable may change while it runs)."""
@@ -80,6 +100,7 @@ def platform_setup():
         return s.influx_db
 
     overrides = resolve_settings()
+    connections_defined() >> overrides
     kafka_topic(overrides)
     hdfs_directories(overrides)
     influx_database(overrides)

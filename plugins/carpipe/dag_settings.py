@@ -33,6 +33,7 @@ KAFKA_CONN = "kafka_default"
 SPARK_CONN = "spark_default"
 WEBHDFS_CONN = "webhdfs_default"
 INFLUX_CONN = "influxdb_default"
+CONNECTIONS = (KAFKA_CONN, SPARK_CONN, WEBHDFS_CONN, INFLUX_CONN)
 
 
 def parse_overrides(raw: str | dict | None, now: datetime | None = None) -> dict[str, Any]:
