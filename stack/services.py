@@ -6,6 +6,7 @@ paths follow CARPIPE_* overrides. Classpaths come from the jars stack/install.sh
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import sys
@@ -275,7 +276,10 @@ bind-address = "{s.bind_host}:{s.influx_port + 2}"
             "PATH": os.pathsep.join([str(venv_bin()), str(java_home() / "bin"),
                                      os.environ.get("PATH", "/usr/bin:/bin")]),
             "JAVA_HOME": str(java_home()),
-            **{k: v for k, v in s.as_env().items()},
+            # SparkSubmitOperator runs the venv's spark-submit: the pyspark wheel is SPARK_HOME.
+            "SPARK_HOME": str(Path(importlib.util.find_spec("pyspark").origin).parent),
+            "PYSPARK_PYTHON": sys.executable,
+            **s.as_env(),
         }
 
     def airflow(self, component: str, *args: str) -> Program:

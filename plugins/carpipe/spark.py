@@ -20,6 +20,19 @@ def spark_submit_binary() -> str:
     return str(Path(sys.executable).parent / "spark-submit")
 
 
+def submit_env(s: Settings) -> dict[str, str]:
+    """Environment for spark-submit: the pyspark wheel as SPARK_HOME and this interpreter for the
+    Python workers (spark-submit otherwise looks for a `python3` on PATH that may lack pyspark)."""
+    import os
+
+    import pyspark
+
+    bin_dir = str(Path(sys.executable).parent)
+    return {**os.environ, "SPARK_HOME": str(Path(pyspark.__file__).parent),
+            "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable,
+            "PATH": os.pathsep.join([bin_dir, os.environ.get("PATH", "")])}
+
+
 def submit_command(s: Settings, app: str, *args: str, conf: dict[str, str] | None = None) -> list[str]:
     cmd = [spark_submit_binary(), "--master", s.spark_master, "--jars", ",".join(connector_jars(s))]
     for k, v in {"spark.ui.enabled": "false", **(conf or {})}.items():

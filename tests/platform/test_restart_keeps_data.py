@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 import uuid
 
 import pytest
@@ -27,7 +28,8 @@ def test_down_then_up_keeps_data(stack_up):
     path = f"/tmp/platform-restart/{tag}.txt"
     webhdfs(stack_up, "CREATE", path, method="PUT", data=b"kept\n", overwrite="true")
     influx = client_from_settings(stack_up)
-    influx.write([f"platform_restart,run={tag} value=1i {1_700_000_000_000_000_000 + i}" for i in range(3)])
+    base_ns = time.time_ns() - 3600 * 10**9
+    influx.write([f"platform_restart,run={tag} value=1i {base_ns + i}" for i in range(3)])
 
     ctl("down")
     ctl("up")

@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from carpipe.influx import client_from_settings
-from carpipe.spark import submit_command
+from carpipe.spark import submit_command, submit_env
 
 pytestmark = pytest.mark.integration
 HERE = Path(__file__).parent
@@ -33,8 +33,8 @@ def produce(settings, topic: str, values: list[str]) -> None:
 def new_topic(settings, name: str) -> str:
     from confluent_kafka.admin import AdminClient, NewTopic
 
-    AdminClient({"bootstrap.servers": settings.kafka_bootstrap}).create_topics(
-        [NewTopic(name, 1, 1)])[name].result(30)
+    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
+    admin.create_topics([NewTopic(name, 1, 1)])[name].result(30)
     return name
 
 
@@ -83,7 +83,8 @@ def test_influx_write_and_count_back(stack_up):
     influx = client_from_settings(stack_up)
     influx.create_database()
     run = uuid.uuid4().hex[:8]
-    lines = [f"platform_probe,run={run} value={i}i {1_700_000_000_000_000_000 + i}" for i in range(250)]
+    base_ns = time.time_ns() - 3600 * 10**9  # inside the retention policy
+    lines = [f"platform_probe,run={run} value={i}i {base_ns + i}" for i in range(250)]
     assert influx.write(lines, batch_size=100) == 250
     rows = influx.rows(f"SELECT count(value), sum(value) FROM platform_probe WHERE run = '{run}'")
     assert (rows[0]["count"], rows[0]["sum"]) == (250, sum(range(250)))
@@ -97,7 +98,7 @@ def test_spark_submit_reads_kafka_and_hdfs_with_connector_jars(stack_up):
     cmd = submit_command(stack_up, str(HERE / "spark_probe.py"), stack_up.kafka_bootstrap, topic,
                          f"{stack_up.hdfs_url}{path}")
     assert "--packages" not in cmd
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=submit_env(stack_up))
     assert out.returncode == 0, out.stderr[-3000:]
     probe = json.loads(next(l for l in out.stdout.splitlines() if l.startswith("PROBE "))[6:])
     assert probe == {"kafka_values": ["a", "b", "c"], "hdfs_lines": ["x", "y"]}
