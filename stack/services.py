@@ -270,7 +270,6 @@ bind-address = "{s.bind_host}:{s.influx_port + 2}"
             "AIRFLOW__API__WORKERS": "1",
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "20",
             "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "20",
-            "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "True",
             "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
             "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), str(REPO_ROOT / "plugins")]),
             "PATH": os.pathsep.join([str(venv_bin()), str(java_home() / "bin"),
@@ -302,8 +301,10 @@ bind-address = "{s.bind_host}:{s.influx_port + 2}"
     def programs(self) -> list[Program]:
         return [
             self.kafka(), self.namenode(), self.datanode(), self.influxdb(),
-            self.airflow("api-server"), self.airflow("scheduler"),
-            self.airflow("dag-processor"), self.airflow("triggerer"),
+            # Airflow's log servers bind every interface; with one machine the api-server reads
+            # task logs from the shared log folder, so they are not started at all.
+            self.airflow("api-server"), self.airflow("scheduler", "--skip-serve-logs"),
+            self.airflow("dag-processor"), self.airflow("triggerer", "--skip-serve-logs"),
             self.generator(),
         ]
 

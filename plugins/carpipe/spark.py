@@ -33,8 +33,17 @@ def submit_env(s: Settings) -> dict[str, str]:
             "PATH": os.pathsep.join([bin_dir, os.environ.get("PATH", "")])}
 
 
+def spark_conf(s: Settings) -> dict[str, str]:
+    """Spark settings every submission uses (SparkSubmitOperator's ``conf`` too)."""
+    conf = {"spark.ui.enabled": "false"}
+    if s.spark_master.startswith("local"):
+        # A local driver listens on loopback, not on every interface of the machine.
+        conf |= {"spark.driver.host": s.bind_host, "spark.driver.bindAddress": s.bind_host}
+    return conf
+
+
 def submit_command(s: Settings, app: str, *args: str, conf: dict[str, str] | None = None) -> list[str]:
     cmd = [spark_submit_binary(), "--master", s.spark_master, "--jars", ",".join(connector_jars(s))]
-    for k, v in {"spark.ui.enabled": "false", **(conf or {})}.items():
+    for k, v in {**spark_conf(s), **(conf or {})}.items():
         cmd += ["--conf", f"{k}={v}"]
     return [*cmd, app, *args]
