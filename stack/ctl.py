@@ -188,10 +188,35 @@ def down(args) -> None:
         try:
             os.kill(pid, 0)
         except ProcessLookupError:
-            say("stopped")
-            return
+            break
         time.sleep(0.5)
-    sys.exit("supervisord did not exit within 120 s")
+    else:
+        sys.exit("supervisord did not exit within 120 s")
+    left = leftover_processes()
+    if left:  # should not happen (process-group stop); say so loudly and clean up anyway
+        say("killing left-over processes: " + ", ".join(f"{p.pid} {p.name()}" for p in left))
+        for p in left:
+            p.kill()
+    say("stopped")
+
+
+def leftover_processes() -> list:
+    """Processes of this stack still alive: anything started with our state dir in its command
+    line or our AIRFLOW_HOME in its environment (Airflow's task workers and their children)."""
+    import psutil
+
+    state, home, me = str(s.state_dir), str(s.airflow_home), os.getpid()
+    found = []
+    for p in psutil.process_iter(["pid", "cmdline"]):
+        if p.pid == me:
+            continue
+        try:
+            if any(state in arg for arg in p.info["cmdline"] or []) or (
+                    p.environ().get("AIRFLOW_HOME") == home and "airflow" in p.name()):
+                found.append(p)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            pass
+    return found
 
 
 def status(args) -> None:

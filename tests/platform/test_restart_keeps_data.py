@@ -32,6 +32,9 @@ def test_down_then_up_keeps_data(stack_up):
     influx.write([f"platform_restart,run={tag} value=1i {base_ns + i}" for i in range(3)])
 
     ctl("down")
+    from stack.ctl import leftover_processes
+
+    assert leftover_processes() == [], "make down left processes of the stack running"
     ctl("up")
 
     assert sorted(consume_all(stack_up, topic, 2)) == ["kept-1", "kept-2"]
