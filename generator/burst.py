@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from confluent_kafka import KafkaException
 
 from carpipe.config import Settings, get_settings
-from generator.events import EventFactory, encode, utc_now_text
+from generator.events import EventFactory, utc_now_text
 from generator.producer import EventProducer, Tally, get_producer
 
 MIN_TICK = 0.002       # seconds between batches at least (no sleep per event at high rates) ...
@@ -108,15 +108,15 @@ class Burst:
         return self.report
 
     def _produce(self, advance) -> float:
-        send, poll, make = self.producer.send, self.producer.poll, self.factory.make
+        send, poll, record = self.producer.send, self.producer.poll, self.factory.record
         topic, tally = self.topic, self.tally
         sent = 0
         start = last_progress = time.monotonic()
         for n in due_batches(self.count, self.rate):
             event_time = utc_now_text()
             for _ in range(n):
-                event = make(event_time)
-                send(topic, event["transaction_id"], encode(event), tally)
+                key, value = record(event_time)
+                send(topic, key, value, tally)
             sent += n
             poll(0)
             if (now := time.monotonic()) - last_progress >= PROGRESS_EVERY:

@@ -22,7 +22,7 @@ from rich.table import Table
 from carpipe.config import get_settings
 from carpipe.topic import ensure_topic
 from generator.burst import Burst
-from generator.events import encode, generate, utc_now_text
+from generator.events import EventFactory, utc_now_text
 from generator.producer import TUNING, get_producer
 from stack.services import java_home
 
@@ -31,8 +31,8 @@ RESULT = re.compile(r"(\d+) records sent, ([\d.]+) records/sec \(([\d.]+) MB/sec
 
 
 def event_size() -> int:
-    sample = generate(1, 10_000, utc_now_text())
-    return round(sum(len(encode(e)) for e in sample) / len(sample))
+    factory, now = EventFactory(1), utc_now_text()
+    return round(sum(len(factory.record(now)[1]) for _ in range(10_000)) / 10_000)
 
 
 def run_generator(settings) -> dict:
@@ -76,7 +76,8 @@ def main() -> None:
     finally:
         from confluent_kafka.admin import AdminClient
 
-        AdminClient({"bootstrap.servers": settings.kafka_bootstrap}).delete_topics([settings.topic])[settings.topic].result(60)
+        admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})  # kept alive until the result
+        admin.delete_topics([settings.topic])[settings.topic].result(60)
 
     table = Table(title=f"producer throughput, acks=all + idempotence, {size}-byte records, "
                         f"{settings.topic_partitions} partitions, LogAppendTime")

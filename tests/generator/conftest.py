@@ -22,7 +22,8 @@ def gen_settings(topic, settings):
     private = settings.model_copy(update={"topic": f"{topic}.test-generator-{secrets.token_hex(4)}"})
     ensure_topic(private)
     yield private
-    AdminClient({"bootstrap.servers": settings.kafka_bootstrap}).delete_topics([private.topic])[private.topic].result(30)
+    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})  # kept alive until the result
+    admin.delete_topics([private.topic])[private.topic].result(30)
 
 
 @pytest.fixture
