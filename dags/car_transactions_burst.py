@@ -41,8 +41,9 @@ S = dag_settings()
     schedule=CronTriggerTimetable(cadence.window_cron(S.window_seconds), timezone="UTC"),
     start_date=START_DATE,
     catchup=False,
-    # A run lasts its window plus the Flume drain, so two may overlap briefly.
-    max_active_runs=2,
+    # A run lasts its window plus the Flume drain, so consecutive runs overlap briefly; one more for a
+    # manual run from the UI.
+    max_active_runs=3,
     default_args=DEFAULT_ARGS,
     tags=["carpipe", "generator", "flume"],
     doc_md=__doc__,

@@ -78,7 +78,8 @@ def reconcile_hdfs_influx():
 
     @task.sensor(poke_interval=TIMING.poke_interval, timeout=TIMING.timeout, mode="reschedule",
                  map_index_template="{{ window_label }}")
-    def reconcile_window(window: dict, **context) -> PokeReturnValue:
+    def reconcile_window(window: dict) -> PokeReturnValue:
+        from airflow.sdk import get_current_context
         from airflow.sdk.exceptions import AirflowFailException
 
         from carpipe.dag_settings import task_settings
@@ -88,7 +89,7 @@ def reconcile_hdfs_influx():
 
         s = task_settings(window["overrides"])
         w = Window.starting(window["window_start"], window["window_seconds"])
-        context["window_label"] = w.label()
+        get_current_context()["window_label"] = w.label()  # names the mapped instance in the UI
         influx = client_from_settings(s)
         counts = count_tiers(s, influx, w)
         verdict = judge(counts)
