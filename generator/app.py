@@ -9,7 +9,7 @@ from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from carpipe.config import Settings, get_settings
-from generator import api, openapi
+from generator import api, dashboard, openapi
 from generator.producer import get_producer
 
 MAX_BODY_BYTES = 16 * 1024  # one event is ~350 bytes; anything near this limit is not an event
@@ -25,6 +25,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     producer.start_polling()
     app.extensions["generator"] = api.GeneratorState(settings, producer)
     app.register_blueprint(api.bp)
+    app.register_blueprint(dashboard.bp, settings=settings)
 
     @app.get("/healthz")
     def healthz():

@@ -1,0 +1,200 @@
+// The /dashboard page: builds each dashboard from /dashboard/api/dashboards (the same definitions as the
+// Grafana JSON), asks /dashboard/api/panels/<id> for every panel's data and draws it with Chart.js.
+// State for tests and debugging: window.carpipeDashboard.{charts, loaded, errors, refreshes}.
+"use strict";
+
+const BASE = document.getElementById("dashboards").dataset.base;
+const RANGES = ["now-15m", "now-1h", "now-3h", "now-6h", "now-12h", "now-24h", "now-7d"];
+const state = (window.carpipeDashboard = { charts: {}, loaded: {}, errors: {}, refreshes: 0 });
+
+Chart.defaults.color = "#8e9297";
+Chart.defaults.borderColor = "#2c3235";
+Chart.defaults.animation = false;
+Chart.defaults.maintainAspectRatio = false;
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "class") node.className = v; else node.setAttribute(k, v);
+  }
+  for (const c of children) node.append(c);
+  return node;
+}
+
+function formatValue(v, unit) {
+  if (v === null || v === undefined) return "–";
+  if (unit === "currencyEUR") return "€" + Number(v).toLocaleString(undefined, { maximumFractionDigits: 0 });
+  if (unit === "s") return Number(v).toLocaleString(undefined, { maximumFractionDigits: 1 }) + " s";
+  return Number(v).toLocaleString(undefined, { maximumFractionDigits: 2 });
+}
+
+function formatTime(ms, spanMs) {
+  const d = new Date(ms);
+  const hm = d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  return spanMs > 86400000 ? d.toLocaleDateString([], { month: "short", day: "numeric" }) + " " + hm : hm;
+}
+
+async function getJSON(url) {
+  const r = await fetch(url);
+  const body = await r.json();
+  if (!r.ok) throw new Error(body.message || r.statusText);
+  return body;
+}
+
+// -- rendering per panel kind ---------------------------------------------------------------------------
+function drawChart(panel, config) {
+  const body = panel.body;
+  const old = state.charts[panel.def.id];
+  if (old) old.destroy();
+  body.replaceChildren(el("canvas"));
+  state.charts[panel.def.id] = new Chart(body.firstChild, config);
+}
+
+function timeScale(data) {
+  const span = data.to_ms - data.from_ms;
+  return { type: "linear", min: data.from_ms, max: data.to_ms,
+           ticks: { maxTicksLimit: 8, callback: (v) => formatTime(v, span) } };
+}
+
+function valueScale(unit, position = "left") {
+  return { position, beginAtZero: true, ticks: { callback: (v) => formatValue(v, unit) } };
+}
+
+const render = {
+  timeseries(panel, data) {
+    drawChart(panel, { type: "line", data: { datasets: data.series.map((s) => ({
+        label: s.name, data: s.points.map(([x, y]) => ({ x, y })), pointRadius: 0, borderWidth: 1.5 })) },
+      options: { scales: { x: timeScale(data), y: valueScale(panel.def.unit) }, parsing: false } });
+  },
+  windows(panel, data) {   // one bar group per window start
+    const times = [...new Set(data.series.flatMap((s) => s.points.map((p) => p[0])))].sort((a, b) => a - b);
+    const span = data.to_ms - data.from_ms;
+    drawChart(panel, { type: "bar", data: { labels: times.map((t) => formatTime(t, span)),
+        datasets: data.series.map((s) => {
+          const byTime = new Map(s.points);
+          return { label: s.name, data: times.map((t) => byTime.get(t) ?? null) };
+        }) },
+      options: { scales: { y: valueScale(panel.def.unit) } } });
+  },
+  bars(panel, data) {   // table result: the tag column names the bars, each value column is a dataset
+    const valueCols = data.columns.slice(2);
+    const sorted = [...data.rows].sort((a, b) => (b[2] ?? 0) - (a[2] ?? 0));
+    drawChart(panel, { type: "bar", data: { labels: sorted.map((r) => r[1]),
+        datasets: valueCols.map((c, i) => ({ label: c, data: sorted.map((r) => r[2 + i]),
+                                             yAxisID: i === 0 ? "y" : "y1" })) },
+      options: { scales: { y: valueScale(panel.def.unit),
+                           y1: { ...valueScale(panel.def.unit, "right"), grid: { drawOnChartArea: false } } } } });
+  },
+  histogram(panel, data) {
+    drawChart(panel, { type: "bar", data: {
+        labels: data.bins.map(([lo]) => formatValue(lo, panel.def.unit)),
+        datasets: [{ label: "transactions", data: data.bins.map(([, n]) => n),
+                     categoryPercentage: 1.0, barPercentage: 0.95 }] },
+      options: { scales: { y: { beginAtZero: true } } } });
+  },
+  stat(panel, data) {
+    const values = data.series.map((s) => {
+      const last = [...s.points].reverse().find((p) => p[1] !== null);
+      return [s.name, last ? last[1] : null];
+    });
+    if (!values.length && data.no_value !== null) values.push([panel.def.title, data.no_value]);
+    panel.body.replaceChildren(...(values.length ? values.map(([name, v]) => el("div", { class: "stat-value" },
+      el("div", { class: "v" }, typeof v === "string" ? v : formatValue(v, panel.def.unit)),
+      el("div", { class: "n" }, name))) : [el("div", { class: "empty" }, "No data")]));
+  },
+  table(panel, data) {
+    const cols = data.columns.map((c, i) => [c, i]).filter(([c]) => c !== "time");
+    if (!data.rows.length) return panel.body.replaceChildren(el("div", { class: "empty" }, "No data"));
+    const head = el("tr", {}, ...cols.map(([c]) => el("th", {}, c)));
+    const rows = data.rows.map((r) => el("tr", {}, ...cols.map(([, i]) =>
+      typeof r[i] === "number" ? el("td", { class: "num" }, formatValue(r[i], "")) : el("td", {}, r[i] ?? ""))));
+    panel.body.replaceChildren(el("table", {}, el("thead", {}, head), el("tbody", {}, ...rows)));
+  },
+};
+
+// -- dashboards -----------------------------------------------------------------------------------------
+function panelUrl(board, panel) {
+  const params = new URLSearchParams({ from: board.range.value, to: "now",
+                                       maxDataPoints: Math.max(100, Math.round(panel.body.clientWidth || 600)) });
+  for (const [name, select] of Object.entries(board.variables)) {
+    const chosen = [...select.selectedOptions].map((o) => o.value);
+    if (!chosen.includes("$__all")) chosen.forEach((v) => params.append(`var-${name}`, v));
+  }
+  return `${BASE}/api/panels/${encodeURIComponent(panel.def.id)}?${params}`;
+}
+
+async function refreshPanel(board, panel) {
+  try {
+    const data = await getJSON(panelUrl(board, panel));
+    render[panel.def.kind](panel, data);
+    state.loaded[panel.def.id] = data;
+    delete state.errors[panel.def.id];
+  } catch (err) {
+    state.errors[panel.def.id] = String(err.message || err);
+    panel.body.replaceChildren(el("div", { class: "error" }, state.errors[panel.def.id]));
+  }
+}
+
+async function refreshBoard(board) {
+  await Promise.all(board.panels.map((p) => refreshPanel(board, p)));
+  state.refreshes += 1;
+  const failed = Object.keys(state.errors).length;
+  const status = document.getElementById("status");
+  status.textContent = `updated ${new Date().toLocaleTimeString()}` + (failed ? ` – ${failed} panel(s) failed` : "");
+  status.classList.toggle("error", failed > 0);
+}
+
+async function variableSelect(board, v) {
+  const select = el("select", { multiple: "", "data-variable": v.name });
+  select.append(el("option", { value: "$__all", selected: "" }, "All"));
+  try {
+    const { options } = await getJSON(`${BASE}/api/variables/${encodeURIComponent(v.name)}`);
+    options.forEach((o) => select.append(el("option", { value: o }, o)));
+  } catch (err) {
+    select.title = String(err.message || err);
+  }
+  select.addEventListener("change", () => refreshBoard(board));
+  return el("label", {}, v.label, select);
+}
+
+async function buildBoard(def) {
+  const board = { def, panels: [], variables: {} };
+  board.range = el("select", { "data-range": def.uid },
+                   ...RANGES.map((r) => el("option", r === def.time_from ? { value: r, selected: "" } : { value: r },
+                                           "last " + r.slice(4))));
+  board.range.addEventListener("change", () => refreshBoard(board));
+  const toolbar = el("div", { class: "toolbar" }, el("label", {}, "time range", board.range));
+  for (const v of def.variables) {
+    const label = await variableSelect(board, v);
+    board.variables[v.name] = label.querySelector("select");
+    toolbar.append(label);
+  }
+  toolbar.append(el("span", { class: "note" }, `refreshes every ${def.refresh_seconds}s`));
+  const grid = el("div", { class: "grid" });
+  for (const p of def.panels) {
+    const body = el("div", { class: "body" });
+    grid.append(el("div", { class: `panel ${p.kind}`, "data-panel": p.id, title: p.description,
+                            style: `grid-column: span ${p.width}` }, el("h3", {}, p.title), body));
+    board.panels.push({ def: p, body });
+  }
+  document.getElementById("dashboards").append(
+    el("section", { class: "dashboard", "data-dashboard": def.uid }, el("h2", {}, def.title), toolbar, grid));
+  return board;
+}
+
+async function main() {
+  try {
+    const defs = await getJSON(`${BASE}/api/dashboards`);
+    for (const def of defs) {
+      const board = await buildBoard(def);
+      refreshBoard(board);
+      setInterval(() => refreshBoard(board), def.refresh_seconds * 1000);
+    }
+  } catch (err) {
+    const status = document.getElementById("status");
+    status.textContent = `cannot load the dashboards: ${err.message || err}`;
+    status.classList.add("error");
+  }
+}
+
+main();

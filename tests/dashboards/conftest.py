@@ -1,0 +1,49 @@
+"""Fixtures of the dashboard tests: a dedicated InfluxDB database with known points, and the
+/dashboard blueprint served over HTTP against it."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+from flask import Flask
+from werkzeug.serving import make_server
+
+from carpipe.config import Settings
+from carpipe.influx import InfluxClient
+from tests.dashboards.known_data import KnownData, write_known
+
+
+@pytest.fixture(scope="session")
+def dash_settings(stack_up) -> Settings:
+    """The platform's settings with the test database instead of the pipeline's."""
+    return stack_up.model_copy(update={"influx_db": f"{stack_up.influx_db}_dashboards_test"})
+
+
+@pytest.fixture(scope="session")
+def known(dash_settings) -> KnownData:
+    return write_known(dash_settings, int(time.time() * 1000))
+
+
+@pytest.fixture(scope="session")
+def influx(dash_settings, known) -> InfluxClient:
+    s = dash_settings
+    return InfluxClient(s.influx_url, s.influx_db, s.influx_user, s.influx_password)
+
+
+@pytest.fixture(scope="session")
+def dash_server(dash_settings, known) -> Iterator[str]:
+    """The dashboard blueprint in a Flask app of its own, on a free loopback port, reading the test
+    database (the live generator app reads the pipeline's database, where fake sales must not go)."""
+    from generator import dashboard
+
+    app = Flask("dashboard_test")
+    app.register_blueprint(dashboard.bp, settings=dash_settings)
+    server = make_server(dash_settings.bind_host, 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://{dash_settings.bind_host}:{server.server_port}"
+    server.shutdown()
+    thread.join(timeout=10)
