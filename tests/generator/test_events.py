@@ -135,3 +135,4 @@ def test_model_rejects_missing_field():
     with pytest.raises(ValidationError) as err:
         CarTransaction.model_validate_json(json.dumps(event), strict=True)
     assert err.value.errors()[0]["type"] == "missing"
+
