@@ -141,7 +141,7 @@ def stream_car_transactions():
                 event_time = utc_now_text()
                 for _ in range(n):
                     key, value = factory.record(event_time)
-                    st.producer.send(topic, key, value, tally)
+                    st.producer.send(topic, [(key, value)], tally)
                     sent += 1
                     yield f"id: {sent}\nevent: transaction\ndata: {value.decode()}\n\n"
             tally.wait(LOG_ACK_TIMEOUT)
@@ -162,7 +162,7 @@ def post_log():
     st = state()
     st.producer.ensure_topic(st.settings.topic)
     tally = Tally()
-    st.producer.send(st.settings.topic, event.transaction_id, event.model_dump_json().encode(), tally)
+    st.producer.send(st.settings.topic, [(event.transaction_id, event.model_dump_json().encode())], tally)
     if not tally.wait(LOG_ACK_TIMEOUT):
         # At-least-once edge: the record may still be written after this answer. A client that
         # retries may duplicate it; downstream keys points by transaction_id, so a duplicate lands
@@ -172,8 +172,8 @@ def post_log():
     if tally.failed:
         raise ApiError(502, "delivery_failed", "Kafka rejected the record", errors=dict(tally.errors),
                      transaction_id=event.transaction_id)
-    topic, partition, offset = tally.last_offset
-    return jsonify(status="acknowledged", topic=topic, partition=partition, offset=offset,
+    msg = tally.last_message
+    return jsonify(status="acknowledged", topic=msg.topic(), partition=msg.partition(), offset=msg.offset(),
                    event=event.model_dump()), 201
 
 

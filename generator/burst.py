@@ -114,9 +114,7 @@ class Burst:
         start = last_progress = time.monotonic()
         for n in due_batches(self.count, self.rate):
             event_time = utc_now_text()
-            for _ in range(n):
-                key, value = record(event_time)
-                send(topic, key, value, tally)
+            send(topic, (record(event_time) for _ in range(n)), tally)
             sent += n
             poll(0)
             if (now := time.monotonic()) - last_progress >= PROGRESS_EVERY:

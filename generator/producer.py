@@ -15,6 +15,7 @@ import logging
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterable
 
 from confluent_kafka import KafkaException, Producer
 
@@ -58,22 +59,23 @@ class Tally:
         self.acknowledged = 0
         self.failed = 0
         self.errors: Counter[str] = Counter()
-        self.last_offset: tuple[str, int, int] | None = None  # topic, partition, offset
-        self._settled = threading.Condition()
+        self.last_message = None  # the latest acknowledged record (topic, partition, offset)
+        self._lock = threading.Lock()
+        self._settled = threading.Condition(self._lock)
 
     @property
     def pending(self) -> int:
         return self.produced - self.acknowledged - self.failed
 
     def delivered(self, err, msg) -> None:
-        with self._settled:
+        with self._lock:
             if err is None:
                 self.acknowledged += 1
-                self.last_offset = (msg.topic(), msg.partition(), msg.offset())
+                self.last_message = msg
             else:
                 self.failed += 1
                 self.errors[err.name() or str(err)] += 1
-            if self.pending == 0:
+            if self.produced == self.acknowledged + self.failed:
                 self._settled.notify_all()
 
     def wait(self, timeout: float, poll=None) -> bool:
@@ -116,21 +118,31 @@ class EventProducer:
                 ensure_topic(self.settings.model_copy(update={"topic": topic}))
                 self._ensured.add(topic)
 
-    def send(self, topic: str, key: str, value: bytes, tally: Tally) -> None:
-        # Counted first: another thread may run this record's callback before produce() returns.
-        # Only the producing thread writes `produced`.
-        tally.produced += 1
-        try:
-            while True:
+    def send(self, topic: str, records: Iterable[tuple[str, bytes]], tally: Tally) -> None:
+        """Produce (key, value) records, each acknowledged or failed later into ``tally``."""
+        produce, delivered = self._producer.produce, tally.delivered
+        for key, value in records:
+            # Counted first: another thread may run this record's callback before produce() returns.
+            # Only the producing thread writes `produced`.
+            tally.produced += 1
+            try:
                 try:
-                    self._producer.produce(topic, value, key, on_delivery=tally.delivered)
-                    return
+                    produce(topic, value, key, on_delivery=delivered)
                 except BufferError:
-                    # Local queue full: serve delivery callbacks to make room, then retry.
-                    self._producer.poll(0.05)
-        except BaseException:
-            tally.produced -= 1  # never queued, so never called back
-            raise
+                    self._produce_when_room(topic, key, value, delivered)
+            except BaseException:
+                tally.produced -= 1  # never queued, so never called back
+                raise
+
+    def _produce_when_room(self, topic: str, key: str, value: bytes, delivered) -> None:
+        while True:
+            # Local queue full: serve delivery callbacks to make room, then retry.
+            self._producer.poll(0.05)
+            try:
+                self._producer.produce(topic, value, key, on_delivery=delivered)
+                return
+            except BufferError:
+                continue
 
     def poll(self, timeout: float = 0) -> int:
         return self._producer.poll(timeout)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import time
 import uuid
 
-from confluent_kafka import Consumer, Message, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 Offsets = dict[int, int]  # partition -> end offset (high watermark)
+NOT_READY = {KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE, KafkaError.UNKNOWN_TOPIC_OR_PART}
 
 
 def _consumer(settings) -> Consumer:
@@ -16,11 +17,21 @@ def _consumer(settings) -> Consumer:
                      "isolation.level": "read_committed"})
 
 
-def end_offsets(settings, topic: str) -> Offsets:
+def end_offsets(settings, topic: str, timeout: float = 30) -> Offsets:
+    """High watermark of each partition; retries while the broker says the answer is not ready yet
+    (e.g. leaders of a topic created a moment ago)."""
     consumer = _consumer(settings)
+    deadline = time.monotonic() + timeout
     try:
-        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        return {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in partitions}
+        while True:
+            try:
+                partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+                return {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+                        for p in partitions}
+            except KafkaException as exc:
+                if exc.args[0].code() not in NOT_READY or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
     finally:
         consumer.close()
 

@@ -4,13 +4,28 @@
 "use strict";
 
 const BASE = document.getElementById("dashboards").dataset.base;
+// As in Grafana's URLs: ?refresh=10s overrides every dashboard's refresh period, ?from=&to= (epoch ms or
+// now-6h) fixes the time range.
+const URL_PARAMS = new URLSearchParams(location.search);
+const REFRESH_OVERRIDE = parseDuration(URL_PARAMS.get("refresh"));
+const FIXED_RANGE = URL_PARAMS.get("from") ? { from: URL_PARAMS.get("from"), to: URL_PARAMS.get("to") || "now" } : null;
 const RANGES = ["now-15m", "now-1h", "now-3h", "now-6h", "now-12h", "now-24h", "now-7d"];
-const state = (window.carpipeDashboard = { charts: {}, loaded: {}, errors: {}, refreshes: 0 });
+const state = (window.carpipeDashboard = { charts: {}, loaded: {}, errors: {}, refreshes: {} });
 
+// Grafana's classic palette; set explicitly because Chart.js's automatic colours stay off once its
+// defaults are themed (as below).
+const PALETTE = ["#73bf69", "#f2cc0c", "#5794f2", "#ff780a", "#f2495c", "#b877d9", "#8ab8ff", "#fade2a",
+                 "#37872d", "#1f60c4"];
+const TIME_STEPS = [60e3, 300e3, 600e3, 900e3, 1800e3, 3600e3, 3 * 3600e3, 6 * 3600e3, 12 * 3600e3, 86400e3];
 Chart.defaults.color = "#8e9297";
 Chart.defaults.borderColor = "#2c3235";
 Chart.defaults.animation = false;
 Chart.defaults.maintainAspectRatio = false;
+
+function parseDuration(text) {
+  const m = /^(\d+)(s|m|h)$/.exec(text || "");
+  return m ? Number(m[1]) * { s: 1, m: 60, h: 3600 }[m[2]] : null;
+}
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -34,6 +49,11 @@ function formatTime(ms, spanMs) {
   return spanMs > 86400000 ? d.toLocaleDateString([], { month: "short", day: "numeric" }) + " " + hm : hm;
 }
 
+function rangeLabel({ from, to }) {
+  const text = (t) => (/^\d+$/.test(t) ? new Date(Number(t)).toLocaleString() : t);
+  return `${text(from)} to ${text(to)}`;
+}
+
 async function getJSON(url) {
   const r = await fetch(url);
   const body = await r.json();
@@ -42,6 +62,11 @@ async function getJSON(url) {
 }
 
 // -- rendering per panel kind ---------------------------------------------------------------------------
+function colour(datasets, fill) {
+  return datasets.map((d, i) => ({ ...d, borderColor: PALETTE[i % PALETTE.length],
+                                   backgroundColor: PALETTE[i % PALETTE.length] + (fill ? "cc" : "33") }));
+}
+
 function drawChart(panel, config) {
   const body = panel.body;
   const old = state.charts[panel.def.id];
@@ -52,8 +77,9 @@ function drawChart(panel, config) {
 
 function timeScale(data) {
   const span = data.to_ms - data.from_ms;
+  const stepSize = TIME_STEPS.find((step) => span / step <= 8) || TIME_STEPS[TIME_STEPS.length - 1];
   return { type: "linear", min: data.from_ms, max: data.to_ms,
-           ticks: { maxTicksLimit: 8, callback: (v) => formatTime(v, span) } };
+           ticks: { stepSize, includeBounds: false, callback: (v) => formatTime(v, span) } };
 }
 
 function valueScale(unit, position = "left") {
@@ -62,34 +88,35 @@ function valueScale(unit, position = "left") {
 
 const render = {
   timeseries(panel, data) {
-    drawChart(panel, { type: "line", data: { datasets: data.series.map((s) => ({
-        label: s.name, data: s.points.map(([x, y]) => ({ x, y })), pointRadius: 0, borderWidth: 1.5 })) },
+    drawChart(panel, { type: "line", data: { datasets: colour(data.series.map((s) => ({
+        label: s.name, data: s.points.map(([x, y]) => ({ x, y })), borderWidth: 1.5, fill: true,
+        pointRadius: s.points.length > 60 ? 0 : 2 })), false) },
       options: { scales: { x: timeScale(data), y: valueScale(panel.def.unit) }, parsing: false } });
   },
   windows(panel, data) {   // one bar group per window start
     const times = [...new Set(data.series.flatMap((s) => s.points.map((p) => p[0])))].sort((a, b) => a - b);
     const span = data.to_ms - data.from_ms;
     drawChart(panel, { type: "bar", data: { labels: times.map((t) => formatTime(t, span)),
-        datasets: data.series.map((s) => {
+        datasets: colour(data.series.map((s) => {
           const byTime = new Map(s.points);
           return { label: s.name, data: times.map((t) => byTime.get(t) ?? null) };
-        }) },
+        }), true) },
       options: { scales: { y: valueScale(panel.def.unit) } } });
   },
   bars(panel, data) {   // table result: the tag column names the bars, each value column is a dataset
     const valueCols = data.columns.slice(2);
     const sorted = [...data.rows].sort((a, b) => (b[2] ?? 0) - (a[2] ?? 0));
     drawChart(panel, { type: "bar", data: { labels: sorted.map((r) => r[1]),
-        datasets: valueCols.map((c, i) => ({ label: c, data: sorted.map((r) => r[2 + i]),
-                                             yAxisID: i === 0 ? "y" : "y1" })) },
+        datasets: colour(valueCols.map((c, i) => ({ label: c, data: sorted.map((r) => r[2 + i]),
+                                                    yAxisID: i === 0 ? "y" : "y1" })), true) },
       options: { scales: { y: valueScale(panel.def.unit),
                            y1: { ...valueScale(panel.def.unit, "right"), grid: { drawOnChartArea: false } } } } });
   },
   histogram(panel, data) {
     drawChart(panel, { type: "bar", data: {
         labels: data.bins.map(([lo]) => formatValue(lo, panel.def.unit)),
-        datasets: [{ label: "transactions", data: data.bins.map(([, n]) => n),
-                     categoryPercentage: 1.0, barPercentage: 0.95 }] },
+        datasets: colour([{ label: "transactions", data: data.bins.map(([, n]) => n),
+                            categoryPercentage: 1.0, barPercentage: 0.95 }], true) },
       options: { scales: { y: { beginAtZero: true } } } });
   },
   stat(panel, data) {
@@ -114,7 +141,8 @@ const render = {
 
 // -- dashboards -----------------------------------------------------------------------------------------
 function panelUrl(board, panel) {
-  const params = new URLSearchParams({ from: board.range.value, to: "now",
+  const range = board.range.value === "custom" ? FIXED_RANGE : { from: board.range.value, to: "now" };
+  const params = new URLSearchParams({ ...range,
                                        maxDataPoints: Math.max(100, Math.round(panel.body.clientWidth || 600)) });
   for (const [name, select] of Object.entries(board.variables)) {
     const chosen = [...select.selectedOptions].map((o) => o.value);
@@ -137,7 +165,7 @@ async function refreshPanel(board, panel) {
 
 async function refreshBoard(board) {
   await Promise.all(board.panels.map((p) => refreshPanel(board, p)));
-  state.refreshes += 1;
+  state.refreshes[board.def.uid] = (state.refreshes[board.def.uid] || 0) + 1;
   const failed = Object.keys(state.errors).length;
   const status = document.getElementById("status");
   status.textContent = `updated ${new Date().toLocaleTimeString()}` + (failed ? ` – ${failed} panel(s) failed` : "");
@@ -159,9 +187,11 @@ async function variableSelect(board, v) {
 
 async function buildBoard(def) {
   const board = { def, panels: [], variables: {} };
+  const chosen = FIXED_RANGE ? "custom" : def.time_from;
   board.range = el("select", { "data-range": def.uid },
-                   ...RANGES.map((r) => el("option", r === def.time_from ? { value: r, selected: "" } : { value: r },
+                   ...RANGES.map((r) => el("option", r === chosen ? { value: r, selected: "" } : { value: r },
                                            "last " + r.slice(4))));
+  if (FIXED_RANGE) board.range.prepend(el("option", { value: "custom", selected: "" }, rangeLabel(FIXED_RANGE)));
   board.range.addEventListener("change", () => refreshBoard(board));
   const toolbar = el("div", { class: "toolbar" }, el("label", {}, "time range", board.range));
   for (const v of def.variables) {
@@ -169,7 +199,8 @@ async function buildBoard(def) {
     board.variables[v.name] = label.querySelector("select");
     toolbar.append(label);
   }
-  toolbar.append(el("span", { class: "note" }, `refreshes every ${def.refresh_seconds}s`));
+  board.refreshSeconds = REFRESH_OVERRIDE || def.refresh_seconds;
+  toolbar.append(el("span", { class: "note" }, `refreshes every ${board.refreshSeconds}s`));
   const grid = el("div", { class: "grid" });
   for (const p of def.panels) {
     const body = el("div", { class: "body" });
@@ -188,7 +219,7 @@ async function main() {
     for (const def of defs) {
       const board = await buildBoard(def);
       refreshBoard(board);
-      setInterval(() => refreshBoard(board), def.refresh_seconds * 1000);
+      setInterval(() => refreshBoard(board), board.refreshSeconds * 1000);
     }
   } catch (err) {
     const status = document.getElementById("status");
