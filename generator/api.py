@@ -164,9 +164,9 @@ def post_log():
     tally = Tally()
     st.producer.send(st.settings.topic, [(event.transaction_id, event.model_dump_json().encode())], tally)
     if not tally.wait(LOG_ACK_TIMEOUT):
-        # At-least-once edge: the record may still be written after this answer. A client that
-        # retries may duplicate it; downstream keys points by transaction_id, so a duplicate lands
-        # on the same InfluxDB point and the reconciliation counts it once per id.
+        # At-least-once edge: the record may still be written after this answer, so a client that
+        # retries may produce it twice. The transaction_id makes that visible and harmless where it
+        # matters: the same id always maps to the same InfluxDB point (overwritten, not added).
         raise ApiError(504, "not_acknowledged", f"Kafka did not acknowledge within {LOG_ACK_TIMEOUT:.0f}s; "
                      "the record may still be delivered", transaction_id=event.transaction_id)
     if tally.failed:

@@ -58,7 +58,8 @@ def _definition(d: Dashboard) -> dict:
             "variables": [{"name": v.name, "label": v.label, "multi": v.multi, "include_all": v.include_all}
                           for v in d.variables],
             "panels": [{"id": p.id, "title": p.title, "kind": p.kind, "unit": p.unit, "width": p.width,
-                        "description": p.description, "no_value": p.no_value} for p in d.panels]}
+                        "description": p.description, "no_value": p.no_value, "columns": list(p.columns)}
+                       for p in d.panels]}
 
 
 @bp.get("")

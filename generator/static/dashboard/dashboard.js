@@ -89,7 +89,7 @@ function valueScale(unit, position = "left") {
 const render = {
   timeseries(panel, data) {
     drawChart(panel, { type: "line", data: { datasets: colour(data.series.map((s) => ({
-        label: s.name, data: s.points.map(([x, y]) => ({ x, y })), borderWidth: 1.5, fill: true,
+        label: s.name, data: s.points.map(([x, y]) => ({ x, y })), borderWidth: 1.5, fill: data.series.length === 1,
         pointRadius: s.points.length > 60 ? 0 : 2 })), false) },
       options: { scales: { x: timeScale(data), y: valueScale(panel.def.unit) }, parsing: false } });
   },
@@ -129,12 +129,14 @@ const render = {
       el("div", { class: "v" }, typeof v === "string" ? v : formatValue(v, panel.def.unit)),
       el("div", { class: "n" }, name))) : [el("div", { class: "empty" }, "No data")]));
   },
-  table(panel, data) {
-    const cols = data.columns.map((c, i) => [c, i]).filter(([c]) => c !== "time");
+  table(panel, data) {   // the panel's columns in its order, else every column but time
+    const wanted = panel.def.columns.length ? panel.def.columns : data.columns.filter((c) => c !== "time");
+    const cols = wanted.map((c) => [c, data.columns.indexOf(c)]).filter(([, i]) => i >= 0);
     if (!data.rows.length) return panel.body.replaceChildren(el("div", { class: "empty" }, "No data"));
-    const head = el("tr", {}, ...cols.map(([c]) => el("th", {}, c)));
-    const rows = data.rows.map((r) => el("tr", {}, ...cols.map(([, i]) =>
-      typeof r[i] === "number" ? el("td", { class: "num" }, formatValue(r[i], "")) : el("td", {}, r[i] ?? ""))));
+    const cell = (c, v) => c === "time" ? el("td", {}, new Date(v).toLocaleString())
+      : typeof v === "number" ? el("td", { class: "num" }, formatValue(v, "")) : el("td", {}, v ?? "");
+    const head = el("tr", {}, ...cols.map(([c, i]) => el("th", { class: typeof data.rows[0][i] === "number" && c !== "time" ? "num" : "" }, c)));
+    const rows = data.rows.map((r) => el("tr", {}, ...cols.map(([c, i]) => cell(c, r[i]))));
     panel.body.replaceChildren(el("table", {}, el("thead", {}, head), el("tbody", {}, ...rows)));
   },
 };
