@@ -84,6 +84,7 @@ def car_sales(s: Settings) -> Dashboard:
                   description="Average price per bucket and brand (revenue / transactions of the bucket)."),
             *(_by_dimension(dim, var) for dim, var in DIMENSIONS),
             Panel(id="sales_top_models", title="Top models", kind="table", result_format="table", width=24,
+                  columns=("car_model", "transactions", "revenue"),
                   query=(f'SELECT top("transactions", "car_model", 10) AS "transactions", "revenue" FROM '
                          f'(SELECT count("transaction_price") AS "transactions", sum("transaction_price") AS '
                          f'"revenue" FROM "{raw}" WHERE {RAW_FILTER} AND $timeFilter GROUP BY "car_model")'),
@@ -118,10 +119,11 @@ def pipeline_health(s: Settings) -> Dashboard:
                         f"WHERE \"status\" != 'pending' AND $timeFilter",
                   description="Seconds from a window's end to its final verdict (ok or mismatch)."),
             Panel(id="health_mismatched_windows", title="Mismatched windows: counts", kind="table",
-                  result_format="table", width=24,
+                  result_format="table", width=24, columns=("time", "generator", "kafka", "hdfs", "influx"),
                   query=f'SELECT "produced" AS "generator", "kafka", "hdfs", "influx" FROM "{audit}" '
                         f"WHERE \"status\" = 'mismatch' AND $timeFilter",
-                  description="The tiers' counts of every mismatched window, to see which tier is off."),
+                  description="The tiers' counts of every mismatched window (time: the window start), to "
+                              "see which tier is off."),
         ),
     )
 

@@ -101,9 +101,8 @@ def _panel(p: Panel, number: int):
             common.ReduceDataOptions().calcs(["lastNotNull"]).values(False))
     else:
         b = table.Panel()
-    if p.result_format == "table":   # the time column of an aggregate-over-range table is the range start
-        b = b.with_transformation(dashboard_model.DataTransformerConfig(
-            id_val="organize", options={"excludeByName": {"Time": True}}))
+    if p.result_format == "table":   # the time of an aggregate over the range is only the range start
+        b = b.with_transformation(_organize(p.columns))
     b = b.id(number).title(p.title).description(f"{p.description} [panel {p.id}]") \
         .datasource(DATASOURCE).with_target(_target(p)).unit(p.unit).span(p.width).height(p.height)
     if p.min_interval:
@@ -111,6 +110,15 @@ def _panel(p: Panel, number: int):
     if p.no_value is not None:
         b = b.no_value(p.no_value)
     return b
+
+
+def _organize(columns: tuple[str, ...]) -> dashboard_model.DataTransformerConfig:
+    """Grafana's organize transformation: hide the time column unless listed, order the listed ones."""
+    grafana_name = {"time": "Time"}
+    options: dict[str, object] = {"excludeByName": {} if "time" in columns else {"Time": True}}
+    if columns:
+        options["indexByName"] = {grafana_name.get(c, c): i for i, c in enumerate(columns)}
+    return dashboard_model.DataTransformerConfig(id_val="organize", options=options)
 
 
 def _variable(v: Variable):

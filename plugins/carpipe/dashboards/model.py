@@ -42,10 +42,13 @@ class Panel:
     min_interval: str | None = None  # lower bound of $__interval (Grafana's panel "Min interval")
     bucket_size: float | None = None  # histogram bin width
     no_value: str | None = None      # shown when the query returns no rows (e.g. "0" for a count)
+    columns: tuple[str, ...] = ()    # table panels: the columns shown, in order ("time" included or not)
 
     def __post_init__(self) -> None:
         if self.kind in ("bars", "table") and self.result_format != "table":
             raise ValueError(f"panel {self.id}: {self.kind} panels read a table result")
+        if self.columns and self.kind != "table":
+            raise ValueError(f"panel {self.id}: only table panels choose columns")
         if self.kind == "histogram" and not self.bucket_size:
             raise ValueError(f"panel {self.id}: a histogram needs bucket_size")
 
