@@ -11,6 +11,8 @@ Register with ``app.register_blueprint(bp, settings=settings)``; without setting
 
 from __future__ import annotations
 
+import threading
+
 from flask import Blueprint, abort, current_app, jsonify, render_template, request
 
 from carpipe.config import Settings, get_settings
@@ -37,11 +39,19 @@ def _settings() -> Settings:
     return current_app.extensions["dashboard"]
 
 
+_local = threading.local()
+
+
 def _client() -> InfluxClient:
-    """One client per request: requests.Session is not meant to be shared across gunicorn's threads."""
+    """One client per thread (requests.Session is not meant to be shared across gunicorn's threads), kept
+    so that its connection to InfluxDB is reused by the thread's next request."""
     s = _settings()
-    return InfluxClient(s.influx_url, s.influx_db, s.influx_user, s.influx_password,
-                        timeout=QUERY_TIMEOUT, retries=1)
+    key = (s.influx_url, s.influx_db, s.influx_user)
+    if getattr(_local, "key", None) != key:
+        _local.key = key
+        _local.client = InfluxClient(s.influx_url, s.influx_db, s.influx_user, s.influx_password,
+                                     timeout=QUERY_TIMEOUT, retries=1)
+    return _local.client
 
 
 def _find_panel(panel_id: str) -> tuple[Dashboard, Panel]:

@@ -3,17 +3,15 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 
 import pytest
-from flask import Flask
-from werkzeug.serving import make_server
 
 from carpipe.config import Settings
 from carpipe.influx import InfluxClient
 from tests.dashboards.known_data import KnownData, write_known
+from tests.dashboards.serving import dashboard_server
 
 
 @pytest.fixture(scope="session")
@@ -37,13 +35,5 @@ def influx(dash_settings, known) -> InfluxClient:
 def dash_server(dash_settings, known) -> Iterator[str]:
     """The dashboard blueprint in a Flask app of its own, on a free loopback port, reading the test
     database (the live generator app reads the pipeline's database, where fake sales must not go)."""
-    from generator import dashboard
-
-    app = Flask("dashboard_test")
-    app.register_blueprint(dashboard.bp, settings=dash_settings)
-    server = make_server(dash_settings.bind_host, 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://{dash_settings.bind_host}:{server.server_port}"
-    server.shutdown()
-    thread.join(timeout=10)
+    with dashboard_server(dash_settings) as url:
+        yield url

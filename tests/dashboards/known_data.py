@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from carpipe.config import Settings
@@ -64,11 +65,11 @@ class KnownData:
     now: int             # ms, when the points were written (the test ranges end here)
 
 
-def lines(s: Settings, t0: int, w0: int) -> list[str]:
+def lines(s: Settings, t0: int, w0: int, sales: Sequence[Sale] = SALES) -> list[str]:
     out = []
     rollups: dict[tuple[int, str, str], list[float]] = defaultdict(list)
-    for i, sale in enumerate(SALES):
-        ts = t0 + sale.minute * MINUTE + 1000 * (i + 1)           # distinct seconds inside the minute
+    for i, sale in enumerate(sales):
+        ts = t0 + sale.minute * MINUTE + i + 1                     # distinct milliseconds inside the minute
         tags = (f"car_brand={_tag(sale.brand)},car_model={_tag(sale.model)},country={sale.country},"
                 f"branch={sale.branch},color=Red")
         out.append(f'{s.raw_measurement},{tags} transaction_id="{uuid.uuid4()}",buyer_id="{uuid.uuid4()}",'
@@ -94,12 +95,12 @@ def _tag(value: str) -> str:
     return value.replace(" ", "\\ ").replace(",", "\\,").replace("=", "\\=")
 
 
-def write_known(s: Settings, now_ms: int) -> KnownData:
+def write_known(s: Settings, now_ms: int, sales: Sequence[Sale] = SALES) -> KnownData:
     """Recreate ``s.influx_db`` (a test database) and write the known points into it."""
     client = InfluxClient(s.influx_url, s.influx_db, s.influx_user, s.influx_password)
     client.query(f'DROP DATABASE "{s.influx_db}"', database=None)
     client.create_database(retention=s.influx_retention)
     t0 = now_ms // MINUTE * MINUTE - 40 * MINUTE
     w0 = (now_ms - 45 * MINUTE) // WINDOW * WINDOW
-    client.write(lines(s, t0, w0))
+    client.write(lines(s, t0, w0, sales))
     return KnownData(t0=t0, w0=w0, now=now_ms)
