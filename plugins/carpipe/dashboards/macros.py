@@ -18,8 +18,10 @@ import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from carpipe.dashboards.model import Variable
+if TYPE_CHECKING:   # model imports parse_duration from here
+    from carpipe.dashboards.model import Variable
 
 ALL = "$__all"                       # Grafana's value for the "All" option
 DEFAULT_MAX_DATA_POINTS = 1000

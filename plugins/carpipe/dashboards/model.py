@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from carpipe.dashboards.macros import parse_duration
+
 # How a panel is drawn. Grafana: timeseries -> time series (lines), windows -> time series drawn as bars
 # (one group per pipeline window), bars -> bar chart over a table result, histogram, stat, table.
 PanelKind = Literal["timeseries", "windows", "bars", "histogram", "stat", "table"]
@@ -66,8 +68,6 @@ class Dashboard:
     refresh_seconds: int = field(init=False)
 
     def __post_init__(self) -> None:
-        from carpipe.dashboards.macros import parse_duration
-
         object.__setattr__(self, "refresh_seconds", parse_duration(self.refresh) // 1000)
         ids = [p.id for p in self.panels]
         if len(set(ids)) != len(ids):
