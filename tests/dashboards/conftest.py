@@ -21,8 +21,11 @@ def dash_settings(stack_up) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def known(dash_settings) -> KnownData:
-    return write_known(dash_settings, int(time.time() * 1000))
+def known(dash_settings) -> Iterator[KnownData]:
+    yield write_known(dash_settings, int(time.time() * 1000))
+    s = dash_settings
+    InfluxClient(s.influx_url, s.influx_db, s.influx_user, s.influx_password).query(
+        f'DROP DATABASE "{s.influx_db}"', database=None)
 
 
 @pytest.fixture(scope="session")
