@@ -15,10 +15,10 @@ import requests
 
 from carpipe.config import Settings
 from flume import agent_conf
-from flume.agent_conf import AGENT, CHANNEL, SINK, SOURCE, Channel
+from flume.agent_conf import AGENT, CHANNEL, SOURCE, Channel, sink_names
 from stack.services import HADOOP_JAVA_OPTS, Stack, java_home
 
-HEAP = "512m"
+JVM_OPTS = ["-Xmx512m", "-XX:+UseG1GC"]
 MAIN = "org.apache.flume.node.Application"
 
 
@@ -60,7 +60,7 @@ class FlumeAgent:
         # The stack's Hadoop client config (replication 1, one DataNode) goes first on the classpath.
         classpath = [str(Stack(self.s).hadoop_conf), str(jars / "*")]
         return [
-            str(java_home() / "bin" / "java"), f"-Xmx{HEAP}", "-XX:+UseG1GC", *HADOOP_JAVA_OPTS,
+            str(java_home() / "bin" / "java"), *JVM_OPTS, *HADOOP_JAVA_OPTS,
             f"-Dlog4j.configuration=file:{self.log4j_file}",
             "-Dflume.monitoring.type=http", f"-Dflume.monitoring.port={self.port}",
             "-cp", ":".join(classpath), MAIN,
@@ -96,7 +96,7 @@ class FlumeAgent:
         """Until the metrics show the source, channel and sink all started (a component with a bad
         config is silently left out by Flume, so its absence is a failure, not a warning)."""
         deadline = time.monotonic() + timeout
-        wanted = {f"SOURCE.{SOURCE}", f"CHANNEL.{CHANNEL}", f"SINK.{SINK}"}
+        wanted = {f"SOURCE.{SOURCE}", f"CHANNEL.{CHANNEL}", *(f"SINK.{n}" for n in sink_names())}
         last: dict = {}
         while time.monotonic() < deadline:
             if not self.alive():
@@ -150,7 +150,17 @@ def _number(value: str) -> float:
         return 0.0
 
 
+def sinks(metrics: dict) -> list[dict[str, float]]:
+    """The counters of each of our HDFS sinks."""
+    return [metrics.get(f"SINK.{n}", {}) for n in sink_names()]
+
+
 def component(metrics: dict, kind: str) -> dict[str, float]:
-    """The counters of our SOURCE / CHANNEL / SINK."""
-    name = {"SOURCE": SOURCE, "CHANNEL": CHANNEL, "SINK": SINK}[kind]
-    return metrics.get(f"{kind}.{name}", {})
+    """The counters of our SOURCE / CHANNEL, or of all SINKs summed."""
+    if kind == "SINK":
+        total: dict[str, float] = {}
+        for counters in sinks(metrics):
+            for k, v in counters.items():
+                total[k] = total.get(k, 0.0) + v
+        return total
+    return metrics.get(f"{kind}.{SOURCE if kind == 'SOURCE' else CHANNEL}", {})

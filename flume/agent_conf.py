@@ -29,6 +29,9 @@ AGENT = "carpipe"
 SOURCE = "kafka-source"
 CHANNEL = "channel"
 SINK = "hdfs-sink"
+# Parallel sinks on the one channel: Flume's HDFS sink hands every event to a writer thread and waits,
+# so a single sink is bound by thread hand-off latency on busy cores. Each sink writes its own files.
+SINKS = 4
 
 IN_USE_SUFFIX = ".tmp"
 FILE_SUFFIX = ".jsonl"
@@ -52,6 +55,10 @@ def state_dir(s: Settings) -> Path:
     return s.state_dir / "flume" / s.flume_consumer_group
 
 
+def sink_names() -> list[str]:
+    return [f"{SINK}-{i}" for i in range(1, SINKS + 1)]
+
+
 def hdfs_path(s: Settings) -> str:
     return f"{s.hdfs_url.rstrip('/')}{s.hdfs_base_path.rstrip('/')}/{FLUME_PATH_PATTERN}"
 
@@ -59,12 +66,12 @@ def hdfs_path(s: Settings) -> str:
 def agent_properties(s: Settings, channel: Channel = "file") -> dict[str, object]:
     if channel not in CHANNELS:
         raise ValueError(f"channel must be one of {CHANNELS}, not {channel!r}")
-    src, ch, sink = (f"{AGENT}.sources.{SOURCE}", f"{AGENT}.channels.{CHANNEL}", f"{AGENT}.sinks.{SINK}")
+    src, ch = f"{AGENT}.sources.{SOURCE}", f"{AGENT}.channels.{CHANNEL}"
     round_unit, round_value = flume_rounding(s.window_seconds)
     props: dict[str, object] = {
         f"{AGENT}.sources": SOURCE,
         f"{AGENT}.channels": CHANNEL,
-        f"{AGENT}.sinks": SINK,
+        f"{AGENT}.sinks": " ".join(sink_names()),
 
         f"{src}.type": "org.apache.flume.source.kafka.KafkaSource",
         f"{src}.channels": CHANNEL,
@@ -77,40 +84,43 @@ def agent_properties(s: Settings, channel: Channel = "file") -> dict[str, object
         f"{src}.batchDurationMillis": 1000,
         f"{src}.migrateZookeeperOffsets": "false",
         # One record must stay one line: a raw CR/LF inside a value would split it (Spark's text reader
-        # also splits on CR). Removing them keeps valid JSON valid and equal (JSON never needs whitespace
-        # between tokens, and cannot hold raw CR/LF inside strings); ISO-8859-1 maps every byte to one
-        # char, so all other bytes of a value, even invalid UTF-8, pass through unchanged.
+        # also splits on CR). Removing them (replaceString defaults to "") keeps valid JSON valid and
+        # equal (JSON never needs whitespace between tokens, and cannot hold raw CR/LF inside strings);
+        # ISO-8859-1 maps every byte to one char, so all other bytes of a value, even invalid UTF-8,
+        # pass through unchanged.
         f"{src}.interceptors": "oneline",
         f"{src}.interceptors.oneline.type": "search_replace",
         f"{src}.interceptors.oneline.searchPattern": r"[\r\n]",
-        f"{src}.interceptors.oneline.replaceString": "",
         f"{src}.interceptors.oneline.charset": "ISO-8859-1",
-
-        f"{sink}.type": "hdfs",
-        f"{sink}.channel": CHANNEL,
-        f"{sink}.hdfs.path": hdfs_path(s),
-        f"{sink}.hdfs.filePrefix": FILE_PREFIX,
-        f"{sink}.hdfs.fileSuffix": FILE_SUFFIX,
-        f"{sink}.hdfs.inUseSuffix": IN_USE_SUFFIX,
-        f"{sink}.hdfs.fileType": "DataStream",
-        f"{sink}.hdfs.writeFormat": "Text",
-        f"{sink}.serializer": "text",
-        f"{sink}.serializer.appendNewline": "true",
-        # Bucket by the record's Kafka timestamp header, never the agent's clock.
-        f"{sink}.hdfs.useLocalTimeStamp": "false",
-        f"{sink}.hdfs.timeZone": "UTC",
-        f"{sink}.hdfs.round": "true",
-        f"{sink}.hdfs.roundUnit": round_unit,
-        f"{sink}.hdfs.roundValue": round_value,
-        # A file lives at most one window length; a finished window's files close once idle.
-        f"{sink}.hdfs.rollInterval": s.window_seconds,
-        f"{sink}.hdfs.idleTimeout": idle_seconds(s.window_seconds),
-        f"{sink}.hdfs.rollSize": ROLL_BYTES,
-        f"{sink}.hdfs.rollCount": 0,
-        f"{sink}.hdfs.batchSize": SINK_BATCH,
-        f"{sink}.hdfs.callTimeout": 60000,
-        f"{sink}.hdfs.retryInterval": 10,
     }
+    for i, name in enumerate(sink_names(), 1):
+        sink = f"{AGENT}.sinks.{name}"
+        props |= {
+            f"{sink}.type": "hdfs",
+            f"{sink}.channel": CHANNEL,
+            f"{sink}.hdfs.path": hdfs_path(s),
+            f"{sink}.hdfs.filePrefix": f"{FILE_PREFIX}-{i}",
+            f"{sink}.hdfs.fileSuffix": FILE_SUFFIX,
+            f"{sink}.hdfs.inUseSuffix": IN_USE_SUFFIX,
+            f"{sink}.hdfs.fileType": "DataStream",
+            f"{sink}.hdfs.writeFormat": "Text",
+            f"{sink}.serializer": "text",
+            f"{sink}.serializer.appendNewline": "true",
+            # Bucket by the record's Kafka timestamp header, never the agent's clock.
+            f"{sink}.hdfs.useLocalTimeStamp": "false",
+            f"{sink}.hdfs.timeZone": "UTC",
+            f"{sink}.hdfs.round": "true",
+            f"{sink}.hdfs.roundUnit": round_unit,
+            f"{sink}.hdfs.roundValue": round_value,
+            # A file lives at most one window length; a finished window's files close once idle.
+            f"{sink}.hdfs.rollInterval": s.window_seconds,
+            f"{sink}.hdfs.idleTimeout": idle_seconds(s.window_seconds),
+            f"{sink}.hdfs.rollSize": ROLL_BYTES,
+            f"{sink}.hdfs.rollCount": 0,
+            f"{sink}.hdfs.batchSize": SINK_BATCH,
+            f"{sink}.hdfs.callTimeout": 60000,
+            f"{sink}.hdfs.retryInterval": 10,
+        }
     if channel == "file":
         d = state_dir(s)
         props |= {
@@ -141,6 +151,7 @@ log4j.appender.stdout.target=System.out
 log4j.appender.stdout.layout=org.apache.log4j.PatternLayout
 log4j.appender.stdout.layout.ConversionPattern=%d{ISO8601} %-5p [%t] %c{1}: %m%n
 log4j.logger.org.apache.kafka=WARN
+log4j.logger.org.apache.flume.conf.FlumeConfiguration=WARN
 log4j.logger.org.apache.hadoop=WARN
 log4j.logger.org.apache.flume.channel.file=WARN
 log4j.logger.org.apache.flume.instrumentation=WARN

@@ -6,8 +6,9 @@ records included verbatim), ``*.tmp`` while Flume still has them open.
 Delivery guarantee (the reconciliation relies on it): **at-least-once**. With the file channel nothing
 the source has committed to Kafka is lost, even on a crash. Duplicates appear only after a crash (SIGKILL,
 power loss, OOM) and only for the batches in flight at that moment: the source batch put into the
-channel but not yet committed to Kafka (re-read on restart; <= SOURCE_BATCH records) and the sink batch
-written to HDFS but not yet committed in the channel (re-taken on restart; <= SINK_BATCH records).
+channel but not yet committed to Kafka (re-read on restart; <= SOURCE_BATCH records) and the sink
+batches written to HDFS but not yet committed in the channel (re-taken on restart; <= SINK_BATCH records
+for each of the SINKS sinks).
 A clean stop (SIGTERM, what the runner does) produces none. ``count_window`` detects them: every line
 has an identity (its ``transaction_id``, or for a line that is not a valid event, a hash of its bytes),
 and ``duplicates = lines - distinct``. So a window reconciles when ``distinct`` equals the number of

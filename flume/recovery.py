@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from carpipe.config import Settings
@@ -26,6 +27,7 @@ from flume.hdfs_counts import HdfsFile, WebHdfs
 from stack.services import Stack
 
 TAIL = 1 << 20
+PARALLEL = 4
 
 
 @dataclass(frozen=True)
@@ -77,4 +79,6 @@ def recover_file(s: Settings, client: WebHdfs, f: HdfsFile) -> Recovered:
 
 
 def recover_open_files(s: Settings, client: WebHdfs, files: list[HdfsFile]) -> list[Recovered]:
-    return [recover_file(s, client, f) for f in files]
+    """In parallel: each lease recovery is a JVM that mostly waits for the DataNode."""
+    with ThreadPoolExecutor(max_workers=PARALLEL) as pool:
+        return list(pool.map(lambda f: recover_file(s, client, f), files))

@@ -26,6 +26,7 @@ import signal
 import sys
 import threading
 import time
+import traceback
 from collections import defaultdict
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -35,6 +36,7 @@ from carpipe.windows import UTC, Window, parse_utc
 from flume import agent_conf
 from flume.agent import AgentError, FlumeAgent, component
 from flume.agent_conf import CHANNELS
+from flume.drain import DrainCheck, Snapshot
 from flume.hdfs_counts import HdfsFile, WebHdfs, list_files, webhdfs, window_dirs
 from flume.kafka_lag import GroupLag
 from flume.recovery import recover_open_files
@@ -103,24 +105,21 @@ class Run:
         return row
 
     def drain(self, agent: FlumeAgent, lag: GroupLag) -> bool:
-        """True once everything stamped before the deadline is committed in Kafka and taken by the
-        sink. Channels are FIFO: once the group's commits reach the targets, the channel's put count
-        P covers those records, and they are all written when the channel holds no more than what
-        was put after P (replayed file-channel events sit ahead of them)."""
+        """True once every record stamped before the deadline is committed by the group and written
+        by the sinks (see flume.drain)."""
         targets = lag.targets(int(self.deadline.timestamp() * 1000))
         give_up = time.monotonic() + self.max_drain
-        mark = None
+        check = None
         while time.monotonic() < give_up and agent.alive() and not self.stop_requested.is_set():
-            if mark is None and lag.remaining(targets) == 0:
-                mark = component(agent.metrics(), "CHANNEL").get("EventPutSuccessCount")
-            if mark is not None:
-                ch = component(agent.metrics(), "CHANNEL")
-                if ch and ch["ChannelSize"] <= ch["EventPutSuccessCount"] - mark:
-                    return True
+            if check is None:
+                if lag.remaining(targets) == 0:
+                    check = DrainCheck(Snapshot.of(agent.metrics()))
+            elif check.update(Snapshot.of(agent.metrics())):
+                return True
             time.sleep(1)
         log(f"not drained after {self.max_drain:.0f}s: {lag.remaining(targets)} record(s) before the "
-            f"deadline not yet committed by the group" if mark is None else
-            f"not drained after {self.max_drain:.0f}s: the sink has not written everything yet")
+            f"deadline not yet committed by the group" if check is None else
+            f"not drained after {self.max_drain:.0f}s: the sinks have not written everything yet")
         return False
 
     def execute(self) -> int:
@@ -231,6 +230,9 @@ def main(argv: list[str] | None = None) -> int:
             code = run.execute()
     except RunnerBusy as exc:
         log(str(exc))
+        code = run.result["exit_code"] = EXIT_FAILED
+    except Exception:  # Kafka or HDFS unreachable, recovery failed, ...: a failed task, with its cause
+        log("runner failed:\n" + traceback.format_exc())
         code = run.result["exit_code"] = EXIT_FAILED
     log(f"done: status={run.result['status']} exit={code}")
     print("FLUME_RESULT " + json.dumps(run.result), flush=True)

@@ -13,7 +13,8 @@ from flume.hdfs_counts import HdfsFile, identity
 from flume.runner import parse_args, written_windows
 
 S = Settings(window_seconds=900, hdfs_base_path="/Cars", topic="t", flume_consumer_group="g")
-SINK = f"{agent_conf.AGENT}.sinks.{agent_conf.SINK}"
+SINKS = [f"{agent_conf.AGENT}.sinks.{n}" for n in agent_conf.sink_names()]
+SINK = SINKS[0]
 SRC = f"{agent_conf.AGENT}.sources.{agent_conf.SOURCE}"
 CH = f"{agent_conf.AGENT}.channels.{agent_conf.CHANNEL}"
 
@@ -38,6 +39,14 @@ def test_sink_buckets_by_kafka_timestamp_in_utc(seconds, unit, value):
         == ("true", unit, value)
     assert props[f"{SINK}.hdfs.rollInterval"] == seconds
     assert 5 <= props[f"{SINK}.hdfs.idleTimeout"] <= 60
+
+
+def test_every_sink_writes_its_own_files_into_the_same_windows():
+    props = agent_conf.agent_properties(S)
+    assert props[f"{agent_conf.AGENT}.sinks"].split() == agent_conf.sink_names()
+    assert len({props[f"{k}.hdfs.filePrefix"] for k in SINKS}) == len(SINKS) == agent_conf.SINKS
+    assert len({props[f"{k}.hdfs.path"] for k in SINKS}) == 1
+    assert all(props[f"{k}.channel"] == agent_conf.CHANNEL for k in SINKS)
 
 
 def test_source_uses_stable_group_from_earliest():

@@ -1,0 +1,65 @@
+"""When has the agent written everything stamped before a deadline? Decided from Flume's counters.
+
+The runner first waits until the consumer group's committed offsets reach the deadline's offsets
+(flume.kafka_lag): the Kafka source commits only after its batch is in the channel, so from then on
+the channel's put count P0 covers every such record. Then, from successive metric snapshots:
+
+1. queue: the channel is FIFO (a rolled-back take goes back to its head), so while no sink failed,
+   "ChannelSize <= puts since P0" means no record put before P0 is still queued: each is written or
+   in a sink transaction. (After a sink failure the order argument no longer holds; then only an
+   empty channel counts.) ChannelSize is refreshed at commits, so it can miss takes in flight;
+   that is what step 2 covers.
+2. in flight: a sink runs one transaction at a time and counts each when its take loop ends; once
+   every sink has counted two more since step 1 held, the transactions open at that moment have
+   committed (their records are flushed to HDFS) or rolled back into the queue and been taken again
+   in full (a batch is never smaller than what a rollback returns), and committed before the next.
+   Idle sinks still count an empty batch every few seconds (the sink runner's backoff is <= 5 s).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flume.agent import component, sinks
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    channel_size: int
+    puts: int
+    batches: tuple[int, ...]   # per sink: transactions whose take loop has ended
+    failures: int              # all sinks: failed writes / channel reads (each rolls a batch back)
+
+    @classmethod
+    def of(cls, metrics: dict) -> "Snapshot":
+        ch = component(metrics, "CHANNEL")
+        per_sink = sinks(metrics)
+        return cls(
+            channel_size=int(ch.get("ChannelSize", 0)),
+            puts=int(ch.get("EventPutSuccessCount", 0)),
+            batches=tuple(int(k.get("BatchEmptyCount", 0) + k.get("BatchUnderflowCount", 0)
+                              + k.get("BatchCompleteCount", 0)) for k in per_sink),
+            failures=int(sum(k.get("EventWriteFail", 0) + k.get("ChannelReadFail", 0) for k in per_sink)),
+        )
+
+
+class DrainCheck:
+    """Feed snapshots taken after the group's commits reached the targets; ``update`` says when done."""
+
+    def __init__(self, first: Snapshot):
+        self.put_mark = first.puts
+        self.failures = first.failures
+        self.ordered = True
+        self.since: tuple[int, ...] | None = None
+
+    def update(self, snap: Snapshot) -> bool:
+        if snap.failures != self.failures:
+            self.failures, self.ordered, self.since = snap.failures, False, None
+        limit = snap.puts - self.put_mark if self.ordered else 0
+        if snap.channel_size > limit:
+            self.since = None
+            return False
+        if self.since is None:
+            self.since = snap.batches
+            return False
+        return all(b >= b0 + 2 for b, b0 in zip(snap.batches, self.since))

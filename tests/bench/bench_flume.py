@@ -1,0 +1,180 @@
+"""Benchmark: Kafka -> Flume -> HDFS, file channel (ours) vs memory channel (the seed's), same run.
+
+1. Drain throughput: a topic pre-filled with PREFILL events; a fresh agent per channel reads it all and
+   writes it to HDFS; events/s from the first event accepted to the last written. Baseline: a plain
+   confluent-kafka consumer reading the same records (the ceiling for any Kafka reader here).
+2. Lag behind a generator burst at BURST_RATE events/s for BURST_SECONDS (``generator.burst``):
+   the agent runs first; the backlog (records not yet committed by the group + events in the channel)
+   is sampled during the burst; reported as its maximum (events and seconds of input) and the time the
+   agent needs after the burst ends until everything is written.
+
+Run: ``BENCH=flume .venv/bin/python -m tests.bench`` (needs the stack up). Everything it creates
+(topics, groups, HDFS paths, channel dirs) is removed at the end.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+import uuid
+
+from confluent_kafka import Consumer
+from confluent_kafka.admin import AdminClient
+from rich.console import Console
+from rich.table import Table
+
+from carpipe.config import Settings, get_settings
+from carpipe.topic import ensure_topic
+from flume import agent_conf
+from flume.agent import FlumeAgent, component
+from flume.hdfs_counts import webhdfs
+from flume.kafka_lag import GroupLag
+from generator.burst import Burst, run_burst
+
+PREFILL = 200_000
+BURST_RATE = 20_000
+BURST_SECONDS = 15
+CHANNELS = ("memory", "file")
+TIMEOUT = 600
+
+
+def case_settings(base: Settings, tag: str, topic: str, channel: str) -> Settings:
+    return base.model_copy(update={"topic": topic, "flume_consumer_group": f"{tag}-{channel}-{topic[-5:]}",
+                                   "hdfs_base_path": f"/carpipe-bench/{tag}/{topic[-5:]}-{channel}"})
+
+
+def written(agent: FlumeAgent) -> int:
+    return int(component(agent.metrics(), "SINK").get("EventDrainSuccessCount", 0))
+
+
+def drain_throughput(s: Settings, channel: str, total: int) -> dict:
+    agent = FlumeAgent(s, channel, log_prefix=f"flume[{channel}] | ").start()
+    try:
+        agent.wait_ready(180)
+        first = None
+        deadline = time.monotonic() + TIMEOUT
+        while (done := written(agent)) < total:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{channel}: only {done}/{total} written in {TIMEOUT}s")
+            if first is None and component(agent.metrics(), "SOURCE").get("EventAcceptedCount", 0) > 0:
+                first = time.monotonic()
+            time.sleep(0.1)
+        seconds = time.monotonic() - first
+    finally:
+        agent.stop()
+    return {"events": total, "seconds": seconds, "rate": total / seconds}
+
+
+def kafka_read_baseline(s: Settings, total: int) -> dict:
+    c = Consumer({"bootstrap.servers": s.kafka_bootstrap, "group.id": f"bench-baseline-{uuid.uuid4().hex}",
+                  "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    c.subscribe([s.topic])
+    got, first = 0, None
+    deadline = time.monotonic() + TIMEOUT
+    try:
+        while got < total and time.monotonic() < deadline:
+            msgs = c.consume(10_000, 1.0)
+            if msgs and first is None:
+                first = time.monotonic()
+            got += sum(1 for m in msgs if m.error() is None)
+        seconds = time.monotonic() - first
+    finally:
+        c.close()
+    return {"events": got, "seconds": seconds, "rate": got / seconds}
+
+
+def lag_behind_burst(s: Settings, channel: str) -> dict:
+    ensure_topic(s)
+    lag = GroupLag(s)
+    agent = FlumeAgent(s, channel, log_prefix=f"flume[{channel}] | ").start()
+    samples: list[int] = []
+    stop = threading.Event()
+
+    def sample():
+        while not stop.is_set():
+            in_channel = int(component(agent.metrics(), "CHANNEL").get("ChannelSize", 0))
+            samples.append(lag.remaining(lag.targets()) + in_channel)
+            time.sleep(0.5)
+
+    try:
+        agent.wait_ready(180)
+        time.sleep(3)  # let the consumer join its group before the burst starts
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        report = run_burst(BURST_RATE, BURST_SECONDS, seed=7, settings=s, progress=False)
+        burst_end = time.monotonic()
+        deadline = burst_end + TIMEOUT
+        while written(agent) < report.acknowledged:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{channel}: burst not written after {TIMEOUT}s")
+            time.sleep(0.2)
+        catch_up = time.monotonic() - burst_end
+        stop.set()
+        sampler.join(5)
+    finally:
+        stop.set()
+        agent.stop()
+    peak = max(samples, default=0)
+    return {"produced": report.acknowledged, "producer_rate": report.achieved_rate,
+            "max_backlog": peak, "max_lag_s": peak / max(report.achieved_rate, 1), "catch_up_s": catch_up}
+
+
+def cleanup(base: Settings, tag: str, topics: list[str], settings: list[Settings]) -> None:
+    admin = AdminClient({"bootstrap.servers": base.kafka_bootstrap})
+    for f in admin.delete_topics(topics, request_timeout=30).values():
+        f.result(30)
+    groups = [x.flume_consumer_group for x in settings]
+    for f in admin.delete_consumer_groups(groups, request_timeout=30).values():
+        try:
+            f.result(30)
+        except Exception:  # a group that never committed does not exist
+            pass
+    webhdfs(base).delete(f"/carpipe-bench/{tag}", recursive=True)
+    for x in settings:
+        shutil.rmtree(agent_conf.state_dir(x), ignore_errors=True)
+
+
+def main() -> None:
+    base = get_settings()
+    tag = f"flume-bench-{uuid.uuid4().hex[:8]}"
+    prefill_topic = f"{tag}-fill"
+    used: list[Settings] = []
+    topics = [prefill_topic] + [f"{tag}-b-{c}" for c in CHANNELS]
+    console = Console()
+    try:
+        fill = base.model_copy(update={"topic": prefill_topic})
+        ensure_topic(fill)
+        console.print(f"pre-filling {prefill_topic} with {PREFILL} events ...")
+        fill_report = Burst(PREFILL, None, seed=1, settings=fill).run(progress=False)
+        assert fill_report.ok, fill_report.as_dict()
+        drains = {}
+        for ch in CHANNELS:
+            used.append(case_settings(base, tag, prefill_topic, ch))
+            drains[ch] = drain_throughput(used[-1], ch, PREFILL)
+        baseline = kafka_read_baseline(fill, PREFILL)
+        bursts = {}
+        for ch in CHANNELS:
+            used.append(case_settings(base, tag, f"{tag}-b-{ch}", ch))
+            bursts[ch] = lag_behind_burst(used[-1], ch)
+    finally:
+        cleanup(base, tag, topics, used)
+
+    t = Table(title=f"Kafka -> Flume -> HDFS ({PREFILL} events drained; burst {BURST_RATE}/s x {BURST_SECONDS}s)")
+    t.add_column("measure")
+    t.add_column("memory channel (seed)", justify="right")
+    t.add_column("file channel (ours)", justify="right")
+    t.add_column("baseline: confluent-kafka read", justify="right")
+    t.add_row("drain throughput, events/s", *(f"{drains[c]['rate']:,.0f}" for c in CHANNELS),
+              f"{baseline['rate']:,.0f}")
+    t.add_row("drain time, s", *(f"{drains[c]['seconds']:.1f}" for c in CHANNELS), f"{baseline['seconds']:.1f}")
+    t.add_row("burst: producer rate achieved, events/s", *(f"{bursts[c]['producer_rate']:,.0f}" for c in CHANNELS), "")
+    t.add_row("burst: events produced", *(f"{bursts[c]['produced']:,}" for c in CHANNELS), "")
+    t.add_row("burst: max backlog, events", *(f"{bursts[c]['max_backlog']:,}" for c in CHANNELS), "")
+    t.add_row("burst: max backlog, s of input", *(f"{bursts[c]['max_lag_s']:.1f}" for c in CHANNELS), "")
+    t.add_row("burst: all written, s after burst end", *(f"{bursts[c]['catch_up_s']:.1f}" for c in CHANNELS), "")
+    console.print(t)
+
+
+if __name__ == "__main__":
+    main()

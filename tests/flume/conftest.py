@@ -1,0 +1,135 @@
+"""Per-test isolation for the Flume integration tests: a fresh topic, consumer group, HDFS base path and
+file-channel directory each, short windows, and helpers to produce records (keeping each record's
+broker-assigned timestamp) and to run ``python -m flume.runner`` as the DAG does."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import pytest
+from confluent_kafka import TIMESTAMP_LOG_APPEND_TIME, Producer
+from confluent_kafka.admin import AdminClient
+
+from carpipe.config import REPO_ROOT, Settings
+from carpipe.topic import ensure_topic
+from carpipe.windows import UTC, Window
+from flume import agent_conf
+from flume.hdfs_counts import list_files, read_lines, webhdfs, window_dirs
+
+WINDOW_SECONDS = 10
+RUNNER_TIMEOUT = 300
+
+
+@dataclass
+class Record:
+    value: bytes | None
+    timestamp_ms: int
+
+
+@dataclass
+class FlumeCase:
+    settings: Settings
+    produced: list[Record] = field(default_factory=list)
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {**os.environ, **self.settings.as_env(), "PYTHONUNBUFFERED": "1",
+                "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), str(REPO_ROOT / "plugins")])}
+
+    def runner_command(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "flume.runner", *args]
+
+    def run(self, *args: str, timeout: float = RUNNER_TIMEOUT) -> tuple[int, str, dict]:
+        out = subprocess.run(self.runner_command(*args), env=self.env, cwd=REPO_ROOT, capture_output=True,
+                             text=True, timeout=timeout)
+        print(out.stdout[-20000:], out.stderr[-5000:])
+        return out.returncode, out.stdout, result_of(out.stdout)
+
+    def produce(self, values: list[bytes | None]) -> list[Record]:
+        """Produce with keys (like the generator); returns each record with its LogAppendTime stamp."""
+        records: list[Record] = []
+        errors: list = []
+
+        def delivered(err, msg):
+            if err is not None:
+                errors.append(err)
+                return
+            ts_type, ts = msg.timestamp()
+            assert ts_type == TIMESTAMP_LOG_APPEND_TIME, "topic must stamp records at append"
+            records.append(Record(msg.value(), ts))
+
+        p = Producer({"bootstrap.servers": self.settings.kafka_bootstrap, "linger.ms": 5,
+                      "enable.idempotence": True})
+        for i, v in enumerate(values):
+            while True:
+                try:
+                    p.produce(self.settings.topic, v, key=str(i).encode(), on_delivery=delivered)
+                    break
+                except BufferError:
+                    p.poll(0.05)
+            p.poll(0)
+        assert p.flush(60) == 0, "records left unacknowledged"
+        assert not errors, errors
+        self.produced += records
+        return records
+
+    def expected_by_window(self, records: list[Record] | None = None) -> dict[str, list[bytes]]:
+        """Window dir -> the lines Flume must write there (a null value becomes an empty line)."""
+        out: dict[str, list[bytes]] = defaultdict(list)
+        for r in self.produced if records is None else records:
+            w = Window.containing(datetime.fromtimestamp(r.timestamp_ms / 1000, UTC),
+                                  self.settings.window_seconds)
+            out[w.hdfs_dir(self.settings.hdfs_base_path)].append(oneline(r.value or b""))
+        return dict(out)
+
+    def hdfs_lines(self) -> dict[str, list[bytes]]:
+        """Window dir -> the lines of its closed files; asserts no file is open."""
+        client = webhdfs(self.settings)
+        out: dict[str, list[bytes]] = {}
+        for d in window_dirs(client, self.settings.hdfs_base_path, datetime(1970, 1, 2, tzinfo=UTC)):
+            files = list_files(client, d)
+            assert not [f.path for f in files if f.is_open], f"open files in {d}"
+            out[d] = [line for f in files for line in read_lines(client, f.path)]
+        return out
+
+
+def oneline(value: bytes) -> bytes:
+    return value.replace(b"\r", b"").replace(b"\n", b"")
+
+
+def result_of(stdout: str) -> dict:
+    lines = [line for line in stdout.splitlines() if line.startswith("FLUME_RESULT ")]
+    assert lines, "runner printed no FLUME_RESULT line"
+    return json.loads(lines[-1].removeprefix("FLUME_RESULT "))
+
+
+def agent_pid(line: str) -> int | None:
+    m = re.search(r"agent pid=(\d+)", line)
+    return int(m.group(1)) if m else None
+
+
+@pytest.fixture
+def flume_case(stack_up: Settings) -> FlumeCase:
+    tag = f"flume-test-{uuid.uuid4().hex[:10]}"
+    s = stack_up.model_copy(update={
+        "topic": tag, "flume_consumer_group": tag, "hdfs_base_path": f"/carpipe-tests/{tag}",
+        "window_seconds": WINDOW_SECONDS, "burst_seconds": WINDOW_SECONDS, "grace_seconds": 90})
+    ensure_topic(s)
+    case = FlumeCase(s)
+    yield case
+    admin = AdminClient({"bootstrap.servers": s.kafka_bootstrap})
+    for fut in admin.delete_topics([tag], request_timeout=30).values():
+        fut.result(30)
+    for fut in admin.delete_consumer_groups([tag], request_timeout=30).values():
+        fut.result(30)
+    webhdfs(s).delete(s.hdfs_base_path, recursive=True)
+    shutil.rmtree(agent_conf.state_dir(s), ignore_errors=True)
