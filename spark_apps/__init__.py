@@ -1,0 +1,1 @@
+"""Spark jobs: one window from Kafka (or from Flume's HDFS files) into InfluxDB."""

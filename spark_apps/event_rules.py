@@ -1,0 +1,114 @@
+"""The event contract as plain data, derived from the generator's exported JSON schema.
+
+The generator's pydantic model is the source of truth; it exports
+``generator/schema/car_transaction.schema.json``. The job reads that file on the driver and turns
+it into ``FieldRule``s, so executors need neither pydantic nor the generator package, and a change
+to the model reaches the job without a second hand-written schema to keep in step.
+
+Only the JSON-schema keywords pydantic emits for flat models are understood; anything else in a
+property is a clear error rather than a rule silently ignored.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+# JSON-schema type -> the Spark SQL type name the parser uses for it.
+SPARK_TYPES = {"string": "string", "integer": "bigint", "number": "double", "boolean": "boolean"}
+
+# Keywords that only document a property; they constrain nothing.
+_DESCRIPTIVE = {"title", "description", "default", "examples", "type", "anyOf", "$ref", "deprecated"}
+_CONSTRAINTS = {"const", "enum", "format", "pattern", "minLength", "maxLength", "minimum", "maximum",
+                "exclusiveMinimum", "exclusiveMaximum", "multipleOf"}
+FORMATS = {"date-time", "uuid"}
+
+
+@dataclass(frozen=True)
+class FieldRule:
+    name: str
+    kind: str                       # JSON-schema type: string | integer | number | boolean
+    required: bool = True
+    nullable: bool = False
+    allowed: tuple | None = None    # const / enum
+    fmt: str | None = None          # date-time | uuid
+    pattern: str | None = None
+    min_length: int | None = None
+    max_length: int | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    exclusive_minimum: float | None = None
+    exclusive_maximum: float | None = None
+    multiple_of: float | None = None
+
+    @property
+    def spark_type(self) -> str:
+        return SPARK_TYPES[self.kind]
+
+
+@dataclass(frozen=True)
+class EventRules:
+    fields: tuple[FieldRule, ...]   # in the schema's property order (the order reasons are checked)
+    closed: bool = False            # additionalProperties: false -> unknown properties are invalid
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.fields)
+
+    def __getitem__(self, name: str) -> FieldRule:
+        return next(f for f in self.fields if f.name == name)
+
+
+def load_rules(path: str | Path) -> EventRules:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"event JSON schema not found: {path} (exported by the generator)")
+    return rules_from_schema(json.loads(path.read_text()))
+
+
+def rules_from_schema(schema: dict) -> EventRules:
+    """One FieldRule per top-level property."""
+    if schema.get("type") != "object" or not schema.get("properties"):
+        raise ValueError("event schema must be a JSON object schema with properties")
+    required = set(schema.get("required", ()))
+    fields = tuple(_rule(name, _resolve(prop, schema), name in required)
+                   for name, prop in schema["properties"].items())
+    return EventRules(fields, closed=schema.get("additionalProperties") is False)
+
+
+def _resolve(prop: dict, root: dict) -> dict:
+    """Inline a local ``$ref`` (pydantic puts enums under ``$defs``), keeping the property's own keys."""
+    ref = prop.get("$ref")
+    if ref is None:
+        return prop
+    if not ref.startswith("#/$defs/"):
+        raise ValueError(f"unsupported $ref {ref!r}")
+    target = root.get("$defs", {})[ref.removeprefix("#/$defs/")]
+    return {**_resolve(target, root), **{k: v for k, v in prop.items() if k != "$ref"}}
+
+
+def _rule(name: str, prop: dict, required: bool) -> FieldRule:
+    nullable = False
+    if "anyOf" in prop:  # Optional[X] -> anyOf: [X, {"type": "null"}]
+        options = [o for o in prop["anyOf"] if o.get("type") != "null"]
+        if len(options) != 1:
+            raise ValueError(f"field {name!r}: only Optional[X] unions are supported")
+        nullable = len(options) < len(prop["anyOf"])
+        prop = {**{k: v for k, v in prop.items() if k != "anyOf"}, **options[0]}
+    kind = prop.get("type")
+    if kind not in SPARK_TYPES:
+        raise ValueError(f"field {name!r}: unsupported JSON type {kind!r}")
+    unknown = set(prop) - _DESCRIPTIVE - _CONSTRAINTS
+    if unknown:
+        raise ValueError(f"field {name!r}: unsupported schema keywords {sorted(unknown)}")
+    if prop.get("format") and prop["format"] not in FORMATS:
+        raise ValueError(f"field {name!r}: unsupported format {prop['format']!r}")
+    allowed = (prop["const"],) if "const" in prop else tuple(prop["enum"]) if "enum" in prop else None
+    return FieldRule(
+        name=name, kind=kind, required=required, nullable=nullable, allowed=allowed,
+        fmt=prop.get("format"), pattern=prop.get("pattern"),
+        min_length=prop.get("minLength"), max_length=prop.get("maxLength"),
+        minimum=prop.get("minimum"), maximum=prop.get("maximum"),
+        exclusive_minimum=prop.get("exclusiveMinimum"), exclusive_maximum=prop.get("exclusiveMaximum"),
+        multiple_of=prop.get("multipleOf"))

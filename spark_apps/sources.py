@@ -1,0 +1,102 @@
+"""Extract: the records of one window, from Kafka (by broker timestamp) or from Flume's HDFS files.
+
+Both return one column, ``raw`` (the record value as UTF-8 text), so everything downstream is the
+same for either source. A record belongs to window [start, end) iff start <= its Kafka timestamp <
+end (LogAppendTime); Flume buckets its files by that same timestamp.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+
+def read_kafka(spark: SparkSession, bootstrap: str, topic: str, start_ms: int, end_ms: int) -> DataFrame:
+    """Batch read of exactly the window.
+
+    startingTimestamp / endingTimestamp resolve, per partition, to the first offset whose timestamp
+    is >= the given time, so the offsets read are [first >= start, first >= end): the half-open
+    window. A partition with nothing at or after ``start`` reads nothing ("latest" strategy); one
+    with nothing at or after ``end`` reads to its end. The filter on the timestamp column repeats
+    the rule row by row, in case a broker clock step ever made timestamps non-monotonic.
+    """
+    df = (spark.read.format("kafka")
+          .option("kafka.bootstrap.servers", bootstrap)
+          .option("subscribe", topic)
+          .option("startingTimestamp", str(start_ms))
+          .option("endingTimestamp", str(end_ms))
+          .option("startingOffsetsByTimestampStrategy", "latest")
+          .load())
+    ts = F.unix_millis("timestamp")
+    # A null value (tombstone) is what Flume writes as an empty line: the same record either way.
+    raw = F.coalesce(F.col("value").cast("string"), F.lit(""))
+    return df.where((ts >= start_ms) & (ts < end_ms)).select(raw.alias("raw"))
+
+
+def hdfs_files(spark: SparkSession, directory: str) -> tuple[list[str], list[str]]:
+    """(closed files, in-use files) of a Flume window directory; FileNotFoundError when it is absent.
+
+    Flume names a file it is still writing ``*.tmp`` and renames it when closed; names starting
+    with ``_`` or ``.`` are hidden by Hadoop convention.
+    """
+    jvm = spark.sparkContext._jvm
+    path = jvm.org.apache.hadoop.fs.Path(directory)
+    fs = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    if not fs.exists(path):
+        raise FileNotFoundError(f"no Flume directory for this window: {directory}")
+    closed, in_use = [], []
+    for status in fs.listStatus(path):
+        name = status.getPath().getName()
+        if not status.isFile() or name.startswith(("_", ".")):
+            continue
+        (in_use if name.endswith(".tmp") else closed).append(status.getPath().toString())
+    return sorted(closed), sorted(in_use)
+
+
+def read_hdfs(spark: SparkSession, files: list[str]) -> DataFrame:
+    """One row per line of the given Flume files (one Kafka record value per line)."""
+    if not files:
+        return spark.createDataFrame([], "raw string")
+    return spark.read.option("wholetext", False).text(files).select(F.col("value").alias("raw"))
+
+
+def kafka_holds_window(bootstrap: str, topic: str, start_ms: int, timeout: float = 30) -> bool:
+    """False when retention may have deleted records of the window from some partition.
+
+    Per partition: nothing was ever deleted (log start offset 0), or the earliest record still held
+    is older than the window start (so everything from the start on is still there).
+    Driver-side, with confluent-kafka (on the machine that submits the job).
+    """
+    from confluent_kafka import Consumer, KafkaException, TopicPartition
+
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "carpipe-spark-retention-probe",
+                         "enable.auto.commit": False, "auto.offset.reset": "earliest"})
+    try:
+        meta = consumer.list_topics(topic, timeout=timeout).topics[topic]
+        if meta.error is not None:
+            raise KafkaException(meta.error)
+        for p in sorted(meta.partitions):
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout)
+            if low == 0:
+                continue
+            if low == high:  # everything this partition ever held is gone: cannot vouch for the window
+                return False
+            if _timestamp_at(consumer, TopicPartition(topic, p, low), timeout) >= start_ms:
+                return False
+        return True
+    finally:
+        consumer.close()
+
+
+def _timestamp_at(consumer, tp, timeout: float) -> int:
+    """Broker timestamp of the record at tp's offset (or the next one still held)."""
+    consumer.assign([tp])
+    try:
+        msg = consumer.poll(timeout)
+        if msg is None:
+            raise TimeoutError(f"no record at {tp.topic}[{tp.partition}]@{tp.offset} within {timeout}s")
+        if msg.error() is not None:
+            raise RuntimeError(f"reading {tp.topic}[{tp.partition}]@{tp.offset}: {msg.error()}")
+        return msg.timestamp()[1]
+    finally:
+        consumer.unassign()
