@@ -4,8 +4,8 @@ After a crash the HDFS sink's open files keep their ``.tmp`` name and their leas
 agent never reopens them, yet they hold records whose channel transaction was committed (so they will
 not be written again). Recovery, run by the runner while it holds the group lock and no agent runs:
 
-1. force HDFS lease recovery (``hdfs debug recoverLease``), which finalises the file at what reached
-   the DataNode;
+1. force HDFS lease recovery (flume/RecoverLeases.java: ``hdfs debug recoverLease`` for many files in
+   one JVM), which finalises each file at what reached the DataNode;
 2. cut a trailing partial line: bytes of a batch that was being written when the agent died (that
    batch was never committed in the channel, so the next run writes it again in full);
 3. rename it without ``.tmp``.
@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import subprocess
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 from carpipe.config import Settings
 from flume.agent_conf import IN_USE_SUFFIX
@@ -27,7 +27,6 @@ from flume.hdfs_counts import HdfsFile, WebHdfs
 from stack.services import Stack
 
 TAIL = 1 << 20
-PARALLEL = 4
 
 
 @dataclass(frozen=True)
@@ -36,12 +35,13 @@ class Recovered:
     dropped_bytes: int
 
 
-def recover_lease(s: Settings, path: str) -> None:
-    cmd = Stack(s).hdfs_java("org.apache.hadoop.hdfs.tools.DebugAdmin", "recoverLease",
-                             "-path", f"{s.hdfs_url.rstrip('/')}{path}", "-retries", "12", heap="256m")
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
-    if out.returncode != 0 or "SUCCEEDED" not in out.stdout + out.stderr:
-        raise RuntimeError(f"lease recovery failed for {path}: {(out.stdout + out.stderr)[-2000:]}")
+def recover_leases(s: Settings, paths: list[str]) -> None:
+    """One JVM for all paths (flume/RecoverLeases.java, a single-file Java program on Hadoop's client)."""
+    cmd = Stack(s).hdfs_java(str(Path(__file__).with_name("RecoverLeases.java")),
+                             *(f"{s.hdfs_url.rstrip('/')}{p}" for p in paths), heap="256m")
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    if out.returncode != 0:
+        raise RuntimeError(f"lease recovery failed: {(out.stdout + out.stderr)[-3000:]}")
 
 
 def complete_length(client: WebHdfs, path: str, length: int) -> int:
@@ -66,10 +66,8 @@ def settle_length(client: WebHdfs, path: str, length: int, timeout: float = 120)
         time.sleep(1)
 
 
-def recover_file(s: Settings, client: WebHdfs, f: HdfsFile) -> Recovered:
-    if not f.is_open:
-        raise ValueError(f"{f.path} is not an in-use file")
-    recover_lease(s, f.path)
+def close_recovered(client: WebHdfs, f: HdfsFile) -> Recovered:
+    """After lease recovery: cut a partial last line, drop the in-use suffix."""
     length = client.status(f.path)["length"]
     keep = complete_length(client, f.path, length)
     if keep < length and not client.truncate(f.path, keep):
@@ -79,6 +77,9 @@ def recover_file(s: Settings, client: WebHdfs, f: HdfsFile) -> Recovered:
 
 
 def recover_open_files(s: Settings, client: WebHdfs, files: list[HdfsFile]) -> list[Recovered]:
-    """In parallel: each lease recovery is a JVM that mostly waits for the DataNode."""
-    with ThreadPoolExecutor(max_workers=PARALLEL) as pool:
-        return list(pool.map(lambda f: recover_file(s, client, f), files))
+    if any(not f.is_open for f in files):
+        raise ValueError("only in-use files can be recovered")
+    if not files:
+        return []
+    recover_leases(s, [f.path for f in files])
+    return [close_recovered(client, f) for f in files]

@@ -10,6 +10,7 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -53,6 +54,9 @@ class FlumeCase:
                              text=True, timeout=timeout)
         print(out.stdout[-20000:], out.stderr[-5000:])
         return out.returncode, out.stdout, result_of(out.stdout)
+
+    def start(self, *args: str) -> "RunnerProcess":
+        return RunnerProcess(self, args)
 
     def produce(self, values: list[bytes | None]) -> list[Record]:
         """Produce with keys (like the generator); returns each record with its LogAppendTime stamp."""
@@ -102,6 +106,41 @@ class FlumeCase:
         return out
 
 
+class RunnerProcess:
+    """``python -m flume.runner`` in the background, its output collected line by line."""
+
+    def __init__(self, case: FlumeCase, args: tuple[str, ...]):
+        self.proc = subprocess.Popen(case.runner_command(*args), env=case.env, cwd=REPO_ROOT,
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.lines: list[str] = []
+        self.agent_pid: int | None = None
+        self.ready = threading.Event()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            self.lines.append(line)
+            if m := re.search(r"agent pid=(\d+)", line):
+                self.agent_pid = int(m.group(1))
+            if "agent ready" in line:
+                self.ready.set()
+
+    @property
+    def output(self) -> str:
+        return "".join(self.lines)
+
+    def wait(self, timeout: float = RUNNER_TIMEOUT) -> tuple[int, dict]:
+        try:
+            code = self.proc.wait(timeout)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+            self._reader.join(10)
+            print(self.output[-20000:])
+        return code, result_of(self.output)
+
+
 def oneline(value: bytes) -> bytes:
     return value.replace(b"\r", b"").replace(b"\n", b"")
 
@@ -110,11 +149,6 @@ def result_of(stdout: str) -> dict:
     lines = [line for line in stdout.splitlines() if line.startswith("FLUME_RESULT ")]
     assert lines, "runner printed no FLUME_RESULT line"
     return json.loads(lines[-1].removeprefix("FLUME_RESULT "))
-
-
-def agent_pid(line: str) -> int | None:
-    m = re.search(r"agent pid=(\d+)", line)
-    return int(m.group(1)) if m else None
 
 
 @pytest.fixture

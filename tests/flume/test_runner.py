@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import threading
 import time
 from collections import Counter
@@ -22,7 +21,6 @@ from flume.agent_conf import SINK_BATCH, SINKS, SOURCE_BATCH
 from flume.hdfs_counts import count_window, identity, open_files, webhdfs
 from generator.events import EventFactory, utc_now_text
 
-from .conftest import agent_pid, oneline, result_of
 
 pytestmark = pytest.mark.integration
 
@@ -97,45 +95,26 @@ def test_poison_records_do_not_stop_the_agent_and_are_accounted_for(flume_case):
 
 
 def test_sigkill_mid_burst_loses_nothing_and_duplicates_are_reported(flume_case):
-    n = 30_000
-    proc = subprocess.Popen(flume_case.runner_command("--run-seconds", "240"), env=flume_case.env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    out: list[str] = []
-    ready = threading.Event()
-    pid: list[int] = []
-
-    def read():
-        for line in proc.stdout:
-            out.append(line)
-            if agent_pid(line):
-                pid.append(agent_pid(line))
-            if "agent ready" in line:
-                ready.set()
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
+    n = 15_000
+    runner = flume_case.start("--run-seconds", "240")
     try:
-        assert ready.wait(180), "".join(out)
+        assert runner.ready.wait(180), runner.output
         producer = threading.Thread(target=flume_case.produce, args=(events(n, seed=5),))
         producer.start()
-        # Kill once the sink is writing (an open file with data) while records keep arriving.
+        # Kill once the sinks are writing (an open file with data) while records keep arriving.
         client = webhdfs(flume_case.settings)
         deadline = time.monotonic() + 120
         while not any(f.length > 0 for f in open_files(client, flume_case.settings.hdfs_base_path,
                                                         datetime(1970, 1, 2, tzinfo=UTC))):
-            assert time.monotonic() < deadline, "".join(out)
+            assert time.monotonic() < deadline, runner.output
             time.sleep(0.2)
-        os.kill(pid[0], signal.SIGKILL)
+        os.kill(runner.agent_pid, signal.SIGKILL)
         producer.join(120)
-        assert proc.wait(240) == 1
-        reader.join(10)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-    first = result_of("".join(out))
-    print("".join(out)[-20000:])
-    assert first["status"] == "failed"
+        code, first = runner.wait()
+    assert code == 1 and first["status"] == "failed"
     assert first["recovered"], "the killed agent's open file(s) must be recovered"
+    assert first["open_files"] == []
 
     code, out2, second = flume_case.run("--until", now_iso())
     assert code == 0, out2
@@ -157,3 +136,24 @@ def test_sigkill_mid_burst_loses_nothing_and_duplicates_are_reported(flume_case)
         duplicates += c.duplicates
     print(f"SIGKILL mid-burst: {n} records, 0 lost, {duplicates} duplicate(s)")
     assert duplicates <= SOURCE_BATCH + SINKS * SINK_BATCH
+
+
+def test_sigterm_to_the_runner_stops_the_agent_cleanly(flume_case):
+    """What Airflow does when it kills the task (timeout, mark failed): the agent still closes its files."""
+    produced = flume_case.produce(events(200, seed=6))
+    runner = flume_case.start("--run-seconds", "240")
+    try:
+        assert runner.ready.wait(180), runner.output
+        deadline = time.monotonic() + 120
+        while "written=200" not in runner.output and '"written": 200' not in runner.output:
+            assert time.monotonic() < deadline and runner.proc.poll() is None, runner.output
+            time.sleep(0.5)
+        runner.proc.send_signal(signal.SIGTERM)
+    finally:
+        code, result = runner.wait()
+    assert code == 1 and result["status"] == "failed" and "interrupted" in runner.output
+    assert result["open_files"] == [] and not result["recovered"]
+    assert "agent stopped, exit code 143" in runner.output
+    with pytest.raises(ProcessLookupError):
+        os.kill(runner.agent_pid, 0)
+    assert_exactly(flume_case, flume_case.expected_by_window(produced))
