@@ -1,26 +1,31 @@
 """Count one window in every tier, judge the counts, print them as one table, record the verdict.
 
-Accounting rule (what must hold for a window W, and why):
+Accounting rule (what must hold for a window W, and why). Every tier identifies a record the same way:
+its transaction_id, or for a line that is not a valid event, a hash of its raw bytes
+(flume.hdfs_counts.identity; the Spark job dedupes with the same identity).
 
-    kafka == hdfs == influx + dead_lettered,   and every rollup dimension sums to influx
+    hdfs == influx + dead_lettered              (the issue's failure criterion: HDFS vs InfluxDB)
+    kafka - kafka_copies == hdfs                (Flume lost or invented nothing)
+    every rollup dimension sums to influx        (rollups agree with the raw points)
 
 - kafka: the records the broker stamped inside W (offsets for W's start and end timestamps; the topic
-  uses LogAppendTime, so this is exact and can never change once W is over);
-- hdfs: distinct records in W's closed files. Flume writes each record value as one line, poison
-  records included; delivery is at-least-once, so a crash can leave duplicate lines, which are detected
-  by identity (transaction_id, or the raw bytes of an invalid line) and shown, not counted;
-- influx: points of the raw measurement in W (one per valid transaction), dead_lettered: the invalid
+  uses LogAppendTime, so this is exact and final once W is over). kafka_copies: records in Kafka that
+  repeat an identity (the Spark job reports them when it read W from Kafka; 0 in practice, since the
+  generator's producer is idempotent). Once retention has deleted part of W from Kafka, the Kafka
+  checks are skipped (noted), HDFS then being the only copy;
+- hdfs: distinct identities in W's closed files. Flume writes each record value as one line, poison
+  records included; delivery is at-least-once, so a crash can leave duplicate lines: they are shown,
+  not counted;
+- influx: points of the raw measurement in W (one per valid transaction); dead_lettered: the invalid
   records of W, from the Spark job's window_summary;
-- rollups: per dimension, the per-minute counts sum to the raw points.
-
-The issue's failure criterion is HDFS vs InfluxDB; Kafka is compared with both so that the message can
-name the tier that is off. The generator's counts (summed over the bursts aimed at W) are shown; more
-acknowledged events than Kafka records is a mismatch (acknowledged means stored), more Kafka records
-than produced is not (other producers may write to the topic).
+- generator: produced / acknowledged, summed over the bursts aimed at W. More acknowledged events than
+  Kafka records is a mismatch (acknowledged means stored); more Kafka records than produced is a note
+  (other producers may write to the topic).
 
 A window is "pending" while its data may still be arriving: Spark has not summarised it yet, Flume has
 not consumed every record stamped before W's end, or W's directory still has open (.tmp) files. The DAG
-re-counts a pending window until it settles, so pending never turns into a false mismatch.
+re-counts a pending window until it settles, so pending never turns into a false mismatch. When the
+counts disagree, every failing comparison is listed, and the odd tier is named when two agree.
 """
 
 from __future__ import annotations
@@ -47,18 +52,30 @@ class TierCounts:
     produced: int = 0              # generator, summed over the bursts aimed at this window
     acknowledged: int = 0
     kafka: int = 0
+    kafka_retained: bool = True    # False once retention deleted part of the window from Kafka
     flume_behind: int = 0          # records stamped before the window end not yet committed by Flume
     hdfs_lines: int = 0
     hdfs_distinct: int = 0
     hdfs_open_files: int = 0
     influx: int = 0                # raw points
     dead_lettered: int | None = None  # None: Spark has not summarised the window yet
+    spark_source: str | None = None   # kafka | hdfs: what the summary's run read
     spark_read: int | None = None
+    spark_duplicates: int | None = None
     rollups: dict[str, int] = field(default_factory=dict)
 
     @property
     def hdfs_duplicates(self) -> int:
         return self.hdfs_lines - self.hdfs_distinct
+
+    @property
+    def kafka_copies(self) -> int:
+        """Kafka records repeating an identity, as the Spark job counted them reading Kafka."""
+        return self.spark_duplicates if self.spark_source == "kafka" and self.spark_duplicates else 0
+
+    @property
+    def kafka_distinct(self) -> int:
+        return self.kafka - self.kafka_copies
 
     @property
     def influx_accounted(self) -> int:
@@ -82,10 +99,14 @@ class Verdict:
 
 def judge(c: TierCounts) -> Verdict:
     notes = []
-    if c.hdfs_duplicates:
-        notes.append(f"HDFS holds {c.hdfs_duplicates} duplicate line(s) (Flume at-least-once "
+    if c.kafka_copies:
+        notes.append(f"Kafka holds {c.kafka_copies} record(s) repeating an identity; counted once")
+    if (redelivered := c.hdfs_duplicates - c.kafka_copies) > 0:
+        notes.append(f"HDFS holds {redelivered} duplicate line(s) beyond Kafka's (Flume at-least-once "
                      f"redelivery after a crash); counted once")
-    if c.kafka > c.produced:
+    if not c.kafka_retained:
+        notes.append("Kafka no longer holds the whole window (retention): Kafka checks skipped")
+    elif c.kafka > c.produced:
         notes.append(f"Kafka has {c.kafka - c.produced} record(s) more than the generator bursts "
                      f"aimed at this window produced (other producers)")
 
@@ -100,29 +121,32 @@ def judge(c: TierCounts) -> Verdict:
         return Verdict("pending", pending, notes)
 
     problems = []
-    tiers = {"kafka": c.kafka, "hdfs": c.hdfs_distinct, "influx": c.influx_accounted}
     if c.hdfs_distinct != c.influx_accounted:
         problems.append(
             f"hdfs vs influx: HDFS has {c.hdfs_distinct} record(s), InfluxDB accounts for "
             f"{c.influx_accounted} ({c.influx} point(s) + {c.dead_lettered} dead-lettered): "
             f"difference {c.hdfs_distinct - c.influx_accounted:+d}")
-    if c.kafka != c.hdfs_distinct:
-        problems.append(f"kafka vs hdfs: Kafka has {c.kafka} record(s), HDFS {c.hdfs_distinct}: "
-                        f"difference {c.hdfs_distinct - c.kafka:+d}")
-    if c.kafka != c.influx_accounted:
-        problems.append(f"kafka vs influx: Kafka has {c.kafka} record(s), InfluxDB accounts for "
-                        f"{c.influx_accounted}: difference {c.influx_accounted - c.kafka:+d}")
-    odd = odd_tier(tiers)
-    if odd:
-        problems.append(f"the {odd} tier is the odd one out ({odd}={tiers[odd]}, the other two agree)")
+    if c.kafka_retained:
+        if c.kafka_distinct != c.hdfs_distinct:
+            problems.append(f"kafka vs hdfs: Kafka has {c.kafka_distinct} record(s), HDFS "
+                            f"{c.hdfs_distinct}: difference {c.hdfs_distinct - c.kafka_distinct:+d}")
+        if c.kafka_distinct != c.influx_accounted:
+            problems.append(f"kafka vs influx: Kafka has {c.kafka_distinct} record(s), InfluxDB accounts "
+                            f"for {c.influx_accounted}: difference {c.influx_accounted - c.kafka_distinct:+d}")
+        if c.spark_source == "kafka" and c.spark_read != c.kafka:
+            problems.append(f"kafka vs spark: Spark read {c.spark_read} record(s) of the window, Kafka "
+                            f"has {c.kafka}: difference {c.spark_read - c.kafka:+d}")
+        odd = odd_tier({"kafka": c.kafka_distinct, "hdfs": c.hdfs_distinct, "influx": c.influx_accounted})
+        if odd:
+            problems.append(f"the {odd} tier is the odd one out (the other two agree)")
+        if c.acknowledged > c.kafka:
+            problems.append(f"generator vs kafka: {c.acknowledged} event(s) acknowledged, Kafka has "
+                            f"{c.kafka} in the window: difference {c.kafka - c.acknowledged:+d}")
     for dim in ROLLUP_DIMENSIONS:
         total = c.rollups.get(dim, 0)
         if total != c.influx:
             problems.append(f"influx rollups vs raw: {ROLLUP_MEASUREMENT} dimension={dim} sums to "
                             f"{total}, raw points {c.influx}: difference {total - c.influx:+d}")
-    if c.acknowledged > c.kafka:
-        problems.append(f"generator vs kafka: {c.acknowledged} event(s) acknowledged, Kafka has "
-                        f"{c.kafka} in the window: difference {c.kafka - c.acknowledged:+d}")
     return Verdict("mismatch" if problems else "ok", problems, notes)
 
 
@@ -148,11 +172,13 @@ def render_table(c: TierCounts, v: Verdict, width: int = 110) -> str:
     t.add_column("detail")
     t.add_row("generator produced", n(c.produced), f"acknowledged {c.acknowledged}")
     t.add_row("kafka", n(c.kafka), "records stamped in the window (offsets for times)"
+              + (f"; {c.kafka_copies} repeated" if c.kafka_copies else "")
+              + ("" if c.kafka_retained else "; partly deleted by retention")
               + (f"; Flume still behind by {c.flume_behind}" if c.flume_behind else ""))
     t.add_row("hdfs", n(c.hdfs_distinct), f"{c.hdfs_lines} line(s), {c.hdfs_duplicates} duplicate(s), "
               f"{c.hdfs_open_files} open file(s)")
     t.add_row("influx raw", n(c.influx), f"+ {n(c.dead_lettered)} dead-lettered = {c.influx_accounted}; "
-              f"Spark read {n(c.spark_read)}")
+              f"Spark read {n(c.spark_read)} from {c.spark_source or '-'}")
     for dim in ROLLUP_DIMENSIONS:
         t.add_row(f"influx rollup {dim}", n(c.rollups.get(dim, 0)), f"sum of {ROLLUP_MEASUREMENT}.count")
     out = io.StringIO()
@@ -173,13 +199,13 @@ def influx_counts(influx: InfluxClient, s: Settings, w: Window, c: TierCounts) -
     rows = influx.rows(f'SELECT sum("count") AS n FROM "{ROLLUP_MEASUREMENT}" WHERE {_time_range(w)} '
                        f'GROUP BY "dimension"')
     c.rollups = {r["dimension"]: int(r["n"] or 0) for r in rows}
-    rows = influx.rows(f'SELECT "read", "dead_lettered", "source" FROM "{SUMMARY_MEASUREMENT}" '
-                       f"WHERE time = {w.start_ms}ms")
+    rows = influx.rows(f'SELECT * FROM "{SUMMARY_MEASUREMENT}" WHERE time = {w.start_ms}ms')
     if rows:
-        # One summary per source (kafka|hdfs) the window was processed from; both describe the same
-        # records, so any of them gives the dead letters (the Kafka one is preferred).
-        row = sorted(rows, key=lambda r: r.get("source") != "kafka")[0]
-        c.dead_lettered, c.spark_read = int(row["dead_lettered"]), int(row["read"])
+        # The Spark job deletes the window's points (summary included) before writing, so there is
+        # one summary: the last run's.
+        row = rows[0]
+        c.spark_source, c.spark_read = row["source"], int(row["read"])
+        c.dead_lettered, c.spark_duplicates = int(row["dead_lettered"]), int(row.get("duplicates") or 0)
     rows = influx.rows(f'SELECT sum("produced") AS p, sum("acknowledged") AS a FROM "{s.burst_measurement}" '
                        f"WHERE {_time_range(w)} AND \"topic\" = '{s.topic}'")
     if rows:
@@ -190,9 +216,12 @@ def kafka_counts(s: Settings, w: Window, c: TierCounts) -> None:
     """Records in the window by offsets for its timestamps, and how far Flume is from its end."""
     from flume.kafka_lag import GroupLag
 
+    from spark_apps.sources import kafka_holds_window
+
     lag = GroupLag(s)
     start, end = lag.targets(w.start_ms), lag.targets(w.end_ms)
     c.kafka = sum(end[p] - start[p] for p in lag.partitions)
+    c.kafka_retained = kafka_holds_window(s.kafka_bootstrap, s.topic, w.start_ms)
     c.flume_behind = lag.remaining(end)
 
 

@@ -16,8 +16,8 @@ W = Window(datetime(2026, 1, 1, 10, 15, tzinfo=UTC), datetime(2026, 1, 1, 10, 16
 
 def settled(n: int = 100, dead: int = 0, **kw) -> TierCounts:
     base = dict(window=W.label(), window_seconds=60, produced=n, acknowledged=n, kafka=n,
-                hdfs_lines=n, hdfs_distinct=n, influx=n - dead, dead_lettered=dead, spark_read=n,
-                rollups={d: n - dead for d in ROLLUP_DIMENSIONS})
+                hdfs_lines=n, hdfs_distinct=n, influx=n - dead, dead_lettered=dead, spark_source="kafka",
+                spark_read=n, spark_duplicates=0, rollups={d: n - dead for d in ROLLUP_DIMENSIONS})
     return TierCounts(**{**base, **kw})
 
 
@@ -65,6 +65,31 @@ def test_duplicate_hdfs_lines_are_reported_but_not_counted():
     v = judge(settled(100, hdfs_lines=104, hdfs_distinct=100))
     assert v.status == "ok"
     assert "4 duplicate line(s)" in v.notes[0]
+
+
+def test_identical_records_in_kafka_count_once_everywhere():
+    # 100 records in Kafka, 2 of them repeat an identity (e.g. the same poison bytes twice): Spark and
+    # the HDFS count both see 98 distinct records.
+    c = settled(100, hdfs_lines=100, hdfs_distinct=98, influx=97, dead_lettered=1, spark_duplicates=2,
+                rollups={d: 97 for d in ROLLUP_DIMENSIONS})
+    v = judge(c)
+    assert v.status == "ok", v.reasons
+    assert "2 record(s) repeating an identity" in v.notes[0]
+
+
+def test_spark_reading_less_than_kafka_holds_is_a_mismatch():
+    v = judge(settled(100, spark_read=90))
+    assert v.status == "mismatch"
+    assert any("kafka vs spark: Spark read 90" in r for r in v.reasons)
+
+
+def test_windows_expired_from_kafka_are_checked_hdfs_against_influx_only():
+    c = settled(100, kafka=40, kafka_retained=False, spark_source="hdfs", spark_read=100)
+    v = judge(c)
+    assert v.status == "ok", v.reasons
+    assert any("retention" in n for n in v.notes)
+    assert judge(settled(100, kafka=40, kafka_retained=False, influx=99,
+                         rollups={d: 99 for d in ROLLUP_DIMENSIONS})).status == "mismatch"
 
 
 def test_acknowledged_events_missing_from_kafka_are_a_mismatch():
