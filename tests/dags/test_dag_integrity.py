@@ -17,14 +17,15 @@ DAG_IDS = {"platform_setup", "car_transactions_burst", "car_transactions_to_infl
 PARSE_BUDGET_SECONDS = 1.0
 
 # A fresh interpreter with the Task SDK already imported (the DAG processor has it loaded before it
-# parses any file), timing only the import of one DAG file: its own top-level cost.
+# parses any file), timing only the import of one DAG file: its own top-level cost. The budget is on
+# CPU time, which other processes on this shared 2-core machine cannot inflate; wall time is reported.
 PARSE_PROBE = """
 import importlib.util, sys, time
 import airflow.sdk
-t = time.perf_counter()
+cpu, wall = time.process_time(), time.perf_counter()
 spec = importlib.util.spec_from_file_location("dag_file_under_test", sys.argv[1])
 spec.loader.exec_module(importlib.util.module_from_spec(spec))
-print(f"PARSE_SECONDS {time.perf_counter() - t:.4f}")
+print(f"PARSE_SECONDS {time.process_time() - cpu:.4f} {time.perf_counter() - wall:.4f}")
 """
 
 
@@ -132,5 +133,6 @@ def test_dag_file_parses_fast(path):
     out = subprocess.run([sys.executable, "-c", PARSE_PROBE, str(path)], capture_output=True, text=True,
                          env=env, timeout=120)
     assert out.returncode == 0, out.stderr[-3000:]
-    seconds = float(next(line for line in out.stdout.splitlines() if line.startswith("PARSE_SECONDS")).split()[1])
-    assert seconds < PARSE_BUDGET_SECONDS, f"{path.name} took {seconds:.2f}s to import"
+    cpu, wall = map(float, next(line for line in out.stdout.splitlines()
+                                if line.startswith("PARSE_SECONDS")).split()[1:])
+    assert cpu < PARSE_BUDGET_SECONDS, f"{path.name} took {cpu:.2f}s of CPU ({wall:.2f}s wall) to import"
