@@ -14,7 +14,8 @@ never from the command line. The executors get this package and carpipe from the
 Shape (pyspark-example-project): ``main()`` = start Spark -> extract the window's records ->
 transform (pure functions in spark_apps.transforms / line_protocol) -> load. Settings arrive as
 arguments only. The last stdout line is ``KAFKA_TO_INFLUX_RESULT {json}`` (counts and timing);
-on failure the exit status is 1 and stderr says ``kafka_to_influx failed: ...``.
+on failure the exit status is 1 and the last line on stderr (which spark-submit merges into its
+stdout) is ``kafka_to_influx failed: <root cause>``.
 
 Idempotence: load first deletes the window's time range in the three measurements (every point of
 a window lies inside it), then writes; running a window twice, or from HDFS after Kafka, leaves
@@ -131,7 +132,12 @@ def start_spark(pyfiles_dir: str):
     spark = (SparkSession.builder.appName("kafka_to_influx")
              .config("spark.sql.session.timeZone", "UTC")
              .getOrCreate())
-    ship(spark.sparkContext, pyfiles_dir)
+    sc = spark.sparkContext
+    if not sc.getConf().contains("spark.sql.shuffle.partitions"):
+        # A window is small next to the default 200 shuffle partitions: one per core keeps every
+        # core busy without paying for hundreds of near-empty tasks.
+        spark.conf.set("spark.sql.shuffle.partitions", str(sc.defaultParallelism))
+    ship(sc, pyfiles_dir)
     return spark
 
 
@@ -190,18 +196,33 @@ def load(out: WindowOutputs, cfg: JobConfig, source: str) -> dict:
     from spark_apps.influx_sink import delete_range, write_driver, write_lines
     from spark_apps.line_protocol import summary_line
 
-    counts = out.counts.first().asDict()
+    phases: dict[str, float] = {}
+    clock = time.monotonic()
+
+    def phase(name: str) -> None:
+        nonlocal clock
+        now = time.monotonic()
+        phases[name] = round(now - clock, 3)
+        clock = now
+
+    counts = out.counts.first().asDict()  # reads, parses and dedupes the window (cached for the rest)
+    phase("read_parse_dedupe")
     dead_dir = cfg.hdfs(cfg.dead_letter_base)
-    (out.dead_letters.coalesce(1).write.mode("overwrite").option("ignoreNullFields", False).json(dead_dir))
+    out.dead_letters.coalesce(1).write.mode("overwrite").option("ignoreNullFields", False).json(dead_dir)
+    phase("dead_letters")
     start_ns, end_ns = cfg.window.start_ms * 1_000_000, cfg.window.end_ms * 1_000_000
     delete_range(cfg.influx, cfg.measurements, start_ns, end_ns)
+    phase("delete_window")
     written = write_lines(out.raw_lines, cfg.influx)
     if written != counts["written"]:
         raise RuntimeError(f"wrote {written} raw points, expected {counts['written']}")
+    phase("raw_points")
     rollups = write_lines(out.rollup_lines, cfg.influx)
+    phase("rollups")
     write_driver(cfg.influx, [summary_line(SUMMARY_MEASUREMENT, source, start_ns, {
         k: counts[k] for k in ("read", "written", "dead_lettered", "duplicates")})])
-    return {**counts, "rollup_points": rollups, "dead_letter_dir": dead_dir}
+    phase("summary")
+    return {**counts, "rollup_points": rollups, "dead_letter_dir": dead_dir, "phases": phases}
 
 
 # ------------------------------------------------------------------------------------------- main
@@ -242,12 +263,16 @@ def run(cfg: JobConfig) -> dict:
 
 
 def failure_message(exc: BaseException) -> str:
-    """The root cause in one line: for a failed Spark task, the Python error raised on the executor."""
+    """The root cause in one line; for a failed Spark task, the error raised on the executor (its
+    traceback is part of the driver's exception text)."""
+    from carpipe.influx import InfluxError
+
     text = str(exc)
     for line in text.splitlines():
-        if "InfluxError:" in line:
-            return line.split("InfluxError:", 1)[1].strip()
-    return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"
+        if "InfluxError: " in line:
+            return line.split("InfluxError: ", 1)[1].strip()
+    first = text.splitlines()[0] if text else ""
+    return first if isinstance(exc, InfluxError) else f"{type(exc).__name__}: {first}"
 
 
 if __name__ == "__main__":

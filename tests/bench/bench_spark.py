@@ -1,0 +1,123 @@
+"""The Spark window job on a 1,000,000-event window, end to end, side by side in the same run with
+InfluxDB's raw ingest rate for the same points.
+
+Subject: ``spark_apps/kafka_to_influx.py`` under spark-submit (local[2], the connector jars, the
+arguments the DAG passes) on a dedicated topic holding one generator burst. Its rate is measured
+inside the job, from SparkSession ready to load done (the JVM start is excluded and shown apart):
+read from Kafka, validate, dedupe, point times, raw points + rollups + summary written to InfluxDB,
+dead letters to HDFS.
+
+Baseline: the same number of points with the same tags and fields (the same seeded events,
+serialized in Python beforehand, not timed), written as plain line protocol over one HTTP keep-alive
+connection in batches of 5,000 (and over two, as the job writes from its two cores) to a fresh
+database. Target: the job >= 100k events/s, i.e. >= 0.25x the raw ingest rate measured here.
+
+``BENCH_SPARK_EVENTS`` changes the window size (default 1,000,000).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+
+from rich.console import Console
+from rich.table import Table
+
+from carpipe.config import get_settings
+from carpipe.influx import InfluxClient
+from carpipe.windows import Window
+from generator.burst import Burst
+from generator.events import EventFactory, utc_now_text
+from tests.spark.jobrun import create_scratch, drop_scratch, run_job, scratch_settings, window_of
+
+EVENTS = int(os.environ.get("BENCH_SPARK_EVENTS", "1000000"))
+SEED = 20260101
+BATCH = 5000
+TARGET = 100_000
+TAG_ESCAPES = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ "})
+STRING_ESCAPES = str.maketrans({'"': r"\"", "\\": r"\\"})
+
+
+def produce_window(s) -> Window:
+    """One unpaced burst of EVENTS generator events; the window spans the burst (the topic holds
+    nothing else)."""
+    report = Burst(EVENTS, None, seed=SEED, settings=s).run()
+    assert report.acknowledged == EVENTS and report.failed == 0, report.as_dict()
+    print(f"produced {EVENTS:,} events in {report.produce_seconds:.1f}s ({report.achieved_rate:,.0f}/s)")
+    # Broker stamps (LogAppendTime) fall between the first produce call and the last acknowledgement.
+    return window_of(int(report.started_at.timestamp() * 1000), int(report.ended_at.timestamp() * 1000) + 1)
+
+
+def same_points(start_ns: int) -> list[str]:
+    """The job's raw points for the same seeded events, as line protocol (unique time per point)."""
+    factory, now = EventFactory(SEED), utc_now_text()
+    lines = []
+    for i in range(EVENTS):
+        e = json.loads(factory.record(now)[1])
+        tags = ",".join(f"{k}={e[k].translate(TAG_ESCAPES)}"
+                        for k in ("branch", "car_brand", "car_model", "color", "country"))
+        strings = ",".join(f'{k}="{e[k].translate(STRING_ESCAPES)}"' for k in ("transaction_id", "buyer_id", "buyer_name"))
+        lines.append(f"car_transaction_data,{tags} {strings},year={e['year']}i,"
+                     f"transaction_price={e['transaction_price']:.2f},schema_version=1i {start_ns + i}")
+    return lines
+
+
+def raw_ingest(s, database: str, lines: list[str], connections: int) -> float:
+    """Seconds to write ``lines`` in batches of BATCH over ``connections`` keep-alive sessions."""
+    client = InfluxClient(s.influx_url, database)
+    client.create_database()
+    share = -(-len(lines) // connections)
+    parts = [lines[i * share:(i + 1) * share] for i in range(connections)]
+    threads = [threading.Thread(target=InfluxClient(s.influx_url, database).write, args=(part,),
+                                kwargs={"batch_size": BATCH}) for part in parts]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    seconds = time.perf_counter() - t0
+    got = client.rows("SELECT count(transaction_id) AS n FROM car_transaction_data")[0]["n"]
+    assert got == len(lines), f"raw ingest stored {got} of {len(lines)} points"
+    client.query(f'DROP DATABASE "{database}"', database=None)
+    return seconds
+
+
+def main() -> None:
+    s = scratch_settings(get_settings(), "bench-spark")
+    create_scratch(s)
+    try:
+        window = produce_window(s)
+        run = run_job(s, window, "kafka", timeout=1800)
+        assert run.returncode == 0, run.stderr[-5000:]
+        job = run.result
+        assert (job["read"], job["written"], job["dead_lettered"]) == (EVENTS, EVENTS, 0), job
+        lines = same_points(window.start_ms * 1_000_000)
+        raw1 = raw_ingest(s, s.influx_db + "_raw1", lines, 1)
+        raw2 = raw_ingest(s, s.influx_db + "_raw2", lines, 2)
+    finally:
+        drop_scratch(s)
+
+    table = Table(title=f"Spark window job vs raw InfluxDB ingest: {EVENTS:,} events, {s.spark_master}")
+    for col in ("what", "seconds", "events/s", "job / raw"):
+        table.add_column(col, justify="left" if col == "what" else "right")
+    rate = EVENTS / job["seconds"]
+    table.add_row("kafka_to_influx: SparkSession ready -> load done", f"{job['seconds']:.2f}", f"{rate:,.0f}", "")
+    for name, seconds in (("raw ingest, same points, 1 connection, batches of 5000", raw1),
+                          ("raw ingest, same points, 2 connections, batches of 5000", raw2)):
+        table.add_row(name, f"{seconds:.2f}", f"{EVENTS / seconds:,.0f}", f"{seconds / job['seconds']:.2f}x")
+    table.add_row("spark-submit wall time (JVM start included)", f"{run.seconds:.2f}", f"{EVENTS / run.seconds:,.0f}", "")
+    phases = Table(title="job phases (seconds)")
+    for name in job["phases"]:
+        phases.add_column(name, justify="right")
+    phases.add_row(*(f"{v:.2f}" for v in job["phases"].values()))
+    console = Console()
+    console.print(table)
+    console.print(phases)
+    console.print(f"target >= {TARGET:,} events/s: {'met' if rate >= TARGET else 'NOT met'} ({rate:,.0f}/s); "
+                  f"rollup points {job['rollup_points']}")
+
+
+if __name__ == "__main__":
+    main()
