@@ -1,10 +1,12 @@
 """Benchmark: Kafka -> Flume -> HDFS, file channel (ours) vs memory channel (the seed's), same run.
 
 1. Drain throughput: a topic pre-filled with PREFILL events; a fresh agent per channel reads it all and
-   writes it to HDFS; events/s from the first event accepted to the last written. Baseline: a plain
+   writes it to HDFS; events/s from the first event accepted to the last written, and the agent's CPU
+   time per event over that span (comparable across machine loads, unlike events/s). Baseline: a plain
    confluent-kafka consumer reading the same records (the ceiling for any Kafka reader here).
 2. Lag behind a generator burst at BURST_RATE events/s for BURST_SECONDS (``generator.burst``):
-   the agent runs first; the backlog (records not yet committed by the group + events in the channel)
+   the agent runs first and is warmed up with WARMUP events (in production it runs a whole window);
+   the backlog (records not yet committed by the group + events in the channel)
    is sampled during the burst; reported as its maximum (events and seconds of input) and the time the
    agent needs after the burst ends until everything is written.
 
@@ -14,12 +16,13 @@ Run: ``BENCH=flume .venv/bin/python -m tests.bench`` (needs the stack up). Every
 
 from __future__ import annotations
 
+import os
 import shutil
 import threading
 import time
 import uuid
 
-from confluent_kafka import Consumer
+from confluent_kafka import Consumer, ConsumerGroupState
 from confluent_kafka.admin import AdminClient
 from rich.console import Console
 from rich.table import Table
@@ -35,6 +38,7 @@ from generator.burst import Burst, run_burst
 PREFILL = 200_000
 BURST_RATE = 20_000
 BURST_SECONDS = 15
+WARMUP = 100_000
 CHANNELS = ("memory", "file")
 TIMEOUT = 600
 
@@ -42,6 +46,12 @@ TIMEOUT = 600
 def case_settings(base: Settings, tag: str, topic: str, channel: str) -> Settings:
     return base.model_copy(update={"topic": topic, "flume_consumer_group": f"{tag}-{channel}-{topic[-5:]}",
                                    "hdfs_base_path": f"/carpipe-bench/{tag}/{topic[-5:]}-{channel}"})
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc): the agent's cost, whatever the load."""
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def written(agent: FlumeAgent) -> int:
@@ -52,18 +62,23 @@ def drain_throughput(s: Settings, channel: str, total: int) -> dict:
     agent = FlumeAgent(s, channel, log_prefix=f"flume[{channel}] | ").start()
     try:
         agent.wait_ready(180)
-        first = None
+        first = half = None
         deadline = time.monotonic() + TIMEOUT
         while (done := written(agent)) < total:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{channel}: only {done}/{total} written in {TIMEOUT}s")
             if first is None and component(agent.metrics(), "SOURCE").get("EventAcceptedCount", 0) > 0:
-                first = time.monotonic()
-            time.sleep(0.1)
-        seconds = time.monotonic() - first
+                first = (time.monotonic(), cpu_seconds(agent.pid), 0)
+            if half is None and done >= total // 2:
+                half = (time.monotonic(), cpu_seconds(agent.pid), done)
+            time.sleep(0.5)
+        end = (time.monotonic(), cpu_seconds(agent.pid), total)
     finally:
         agent.stop()
-    return {"events": total, "seconds": seconds, "rate": total / seconds}
+    # Cold: from the first event (JIT still compiling); warm: the second half only.
+    cold, warm = ((end[0] - a[0], (end[1] - a[1]) / (total - a[2]) * 1e6, total - a[2]) for a in (first, half))
+    return {"events": total, "seconds": cold[0], "rate": total / cold[0], "cpu_us": cold[1],
+            "warm_rate": warm[2] / warm[0], "warm_cpu_us": warm[1]}
 
 
 def kafka_read_baseline(s: Settings, total: int) -> dict:
@@ -84,6 +99,26 @@ def kafka_read_baseline(s: Settings, total: int) -> dict:
     return {"events": got, "seconds": seconds, "rate": got / seconds}
 
 
+def wait_written(agent: FlumeAgent, count: int, what: str) -> None:
+    deadline = time.monotonic() + TIMEOUT
+    while written(agent) < count:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{what}: {written(agent)}/{count} written after {TIMEOUT}s")
+        time.sleep(0.2)
+
+
+def wait_for_member(s: Settings, timeout: float = 120) -> None:
+    """Until the agent's consumer has joined its group (so the burst does not start before it)."""
+    admin = AdminClient({"bootstrap.servers": s.kafka_bootstrap})
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        group = admin.describe_consumer_groups([s.flume_consumer_group])[s.flume_consumer_group].result(30)
+        if group.state == ConsumerGroupState.STABLE and group.members:
+            return
+        time.sleep(0.5)
+    raise RuntimeError(f"consumer group {s.flume_consumer_group} has no member after {timeout:.0f}s")
+
+
 def lag_behind_burst(s: Settings, channel: str) -> dict:
     ensure_topic(s)
     lag = GroupLag(s)
@@ -99,16 +134,15 @@ def lag_behind_burst(s: Settings, channel: str) -> dict:
 
     try:
         agent.wait_ready(180)
-        time.sleep(3)  # let the consumer join its group before the burst starts
+        wait_for_member(s)
+        # A running agent is warm (it runs a whole window): compile the hot paths before the burst.
+        warmup = Burst(WARMUP, None, seed=8, settings=s).run(progress=False).acknowledged
+        wait_written(agent, warmup, f"{channel}: warm-up")
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
         report = run_burst(BURST_RATE, BURST_SECONDS, seed=7, settings=s, progress=False)
         burst_end = time.monotonic()
-        deadline = burst_end + TIMEOUT
-        while written(agent) < report.acknowledged:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{channel}: burst not written after {TIMEOUT}s")
-            time.sleep(0.2)
+        wait_written(agent, warmup + report.acknowledged, f"{channel}: burst")
         catch_up = time.monotonic() - burst_end
         stop.set()
         sampler.join(5)
@@ -141,7 +175,7 @@ def main() -> None:
     prefill_topic = f"{tag}-fill"
     used: list[Settings] = []
     topics = [prefill_topic] + [f"{tag}-b-{c}" for c in CHANNELS]
-    console = Console()
+    console = Console(width=140)
     try:
         fill = base.model_copy(update={"topic": prefill_topic})
         ensure_topic(fill)
@@ -167,6 +201,9 @@ def main() -> None:
     t.add_column("baseline: confluent-kafka read", justify="right")
     t.add_row("drain throughput, events/s", *(f"{drains[c]['rate']:,.0f}" for c in CHANNELS),
               f"{baseline['rate']:,.0f}")
+    t.add_row("drain: agent CPU per event, us", *(f"{drains[c]['cpu_us']:.0f}" for c in CHANNELS), "")
+    t.add_row("drain, warm JVM (2nd half): events/s", *(f"{drains[c]['warm_rate']:,.0f}" for c in CHANNELS), "")
+    t.add_row("drain, warm JVM: agent CPU per event, us", *(f"{drains[c]['warm_cpu_us']:.0f}" for c in CHANNELS), "")
     t.add_row("drain time, s", *(f"{drains[c]['seconds']:.1f}" for c in CHANNELS), f"{baseline['seconds']:.1f}")
     t.add_row("burst: producer rate achieved, events/s", *(f"{bursts[c]['producer_rate']:,.0f}" for c in CHANNELS), "")
     t.add_row("burst: events produced", *(f"{bursts[c]['produced']:,}" for c in CHANNELS), "")
@@ -174,6 +211,8 @@ def main() -> None:
     t.add_row("burst: max backlog, s of input", *(f"{bursts[c]['max_lag_s']:.1f}" for c in CHANNELS), "")
     t.add_row("burst: all written, s after burst end", *(f"{bursts[c]['catch_up_s']:.1f}" for c in CHANNELS), "")
     console.print(t)
+    console.print(f"load average at the end: {' / '.join(f'{x:.1f}' for x in os.getloadavg())} (1/5/15 min) "
+                  f"on {os.cpu_count()} cores")
 
 
 if __name__ == "__main__":
