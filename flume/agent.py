@@ -18,6 +18,7 @@ from flume import agent_conf
 from flume.agent_conf import AGENT, CHANNEL, SOURCE, Channel, sink_names
 from stack.services import HADOOP_JAVA_OPTS, Stack, java_home
 
+# 512 MiB holds a full memory channel (200k events); the file channel keeps events on disk.
 JVM_OPTS = ["-Xmx512m", "-XX:+UseG1GC"]
 MAIN = "org.apache.flume.node.Application"
 
@@ -62,6 +63,7 @@ class FlumeAgent:
         return [
             str(java_home() / "bin" / "java"), *JVM_OPTS, *HADOOP_JAVA_OPTS,
             f"-Dlog4j.configuration=file:{self.log4j_file}",
+            # Flume's JSON counters, on a free port per run (its Jetty binds every interface).
             "-Dflume.monitoring.type=http", f"-Dflume.monitoring.port={self.port}",
             "-cp", ":".join(classpath), MAIN,
             "-n", AGENT, "-f", str(self.conf_file), "--no-reload-conf",
@@ -130,13 +132,6 @@ class FlumeAgent:
                 raise AgentError(f"agent did not stop within {timeout:.0f}s after SIGTERM; killed")
         self._join_relay()
         return self.proc.returncode
-
-    def kill(self) -> None:
-        """Crash simulation: SIGKILL, no shutdown hook runs."""
-        if self.alive():
-            self.proc.kill()
-        self.proc.wait(30)
-        self._join_relay()
 
     def _join_relay(self) -> None:
         if self._relay:

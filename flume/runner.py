@@ -111,10 +111,11 @@ class Run:
         give_up = time.monotonic() + self.max_drain
         check = None
         while time.monotonic() < give_up and agent.alive() and not self.stop_requested.is_set():
-            if check is None:
-                if lag.remaining(targets) == 0:
-                    check = DrainCheck(Snapshot.of(agent.metrics()))
-            elif check.update(Snapshot.of(agent.metrics())):
+            if check is None and lag.remaining(targets) == 0:
+                # Counters read after the commits were seen; an unanswered request tells nothing.
+                if first := agent.metrics():
+                    check = DrainCheck(Snapshot.of(first))
+            elif check is not None and (m := agent.metrics()) and check.update(Snapshot.of(m)):
                 return True
             time.sleep(1)
         log(f"not drained after {self.max_drain:.0f}s: {lag.remaining(targets)} record(s) before the "
@@ -132,7 +133,9 @@ class Run:
         self.result["recovered"] = recover(s, client, since, "before start")
         agent = FlumeAgent(s, self.channel).start()
         log(f"agent pid={agent.pid} channel={self.channel} metrics=http://{s.bind_host}:{agent.port}/metrics")
-        died = False
+        if self.channel == "memory":
+            log("WARNING: memory channel: events it holds when the agent stops or dies are lost "
+                "(their Kafka offsets are already committed)")
         try:
             agent.wait_ready(self.startup_timeout)
             started = time.monotonic()
@@ -195,7 +198,8 @@ def parse_args(argv: list[str] | None, s: Settings) -> argparse.Namespace:
     when.add_argument("--until", type=_utc, help="run until this UTC time (ISO-8601 with Z/offset), "
                       "then drain and stop; default: the end of the current window")
     p.add_argument("--channel", choices=CHANNELS, default="file",
-                   help="file (durable, default) or memory (the seed's: loses what it holds on a crash)")
+                   help="file (durable, default) or memory (the seed's: loses what it holds when the agent "
+                        "stops or dies)")
     p.add_argument("--max-drain", type=float, default=float(s.grace_seconds),
                    help="seconds to wait after the deadline for the agent to catch up (default: grace_seconds)")
     p.add_argument("--startup-timeout", type=float, default=180.0)

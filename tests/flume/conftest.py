@@ -13,6 +13,7 @@ import sys
 import threading
 import uuid
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -152,7 +153,7 @@ def result_of(stdout: str) -> dict:
 
 
 @pytest.fixture
-def flume_case(stack_up: Settings) -> FlumeCase:
+def flume_case(stack_up: Settings) -> Iterator[FlumeCase]:
     tag = f"flume-test-{uuid.uuid4().hex[:10]}"
     s = stack_up.model_copy(update={
         "topic": tag, "flume_consumer_group": tag, "hdfs_base_path": f"/carpipe-tests/{tag}",
@@ -161,9 +162,14 @@ def flume_case(stack_up: Settings) -> FlumeCase:
     case = FlumeCase(s)
     yield case
     admin = AdminClient({"bootstrap.servers": s.kafka_bootstrap})
-    for fut in admin.delete_topics([tag], request_timeout=30).values():
-        fut.result(30)
-    for fut in admin.delete_consumer_groups([tag], request_timeout=30).values():
-        fut.result(30)
-    webhdfs(s).delete(s.hdfs_base_path, recursive=True)
-    shutil.rmtree(agent_conf.state_dir(s), ignore_errors=True)
+    steps = [lambda: [f.result(30) for f in admin.delete_topics([tag], request_timeout=30).values()],
+             lambda: [f.result(30) for f in admin.delete_consumer_groups([tag], request_timeout=30).values()],
+             lambda: webhdfs(s).delete(s.hdfs_base_path, recursive=True),
+             lambda: shutil.rmtree(agent_conf.state_dir(s), ignore_errors=True)]
+    errors = []
+    for step in steps:  # every step, even if one fails (e.g. Kafka restarting)
+        try:
+            step()
+        except Exception as exc:
+            errors.append(exc)
+    assert not errors, f"cleanup of {tag} failed: {errors}"
