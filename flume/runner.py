@@ -191,8 +191,10 @@ def written_windows(files: list[HdfsFile], since: datetime) -> list[dict]:
 
 
 def parse_args(argv: list[str] | None, s: Settings) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m flume.runner", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m flume.runner", description=__doc__.split("\n\n")[0],
+        epilog="exit codes: 0 done (everything before the deadline written, all files closed); 1 the agent "
+               "failed or the run was interrupted; 3 healthy but not drained within --max-drain")
     when = p.add_mutually_exclusive_group()
     when.add_argument("--run-seconds", type=float, help="run this long, then drain and stop")
     when.add_argument("--until", type=_utc, help="run until this UTC time (ISO-8601 with Z/offset), "
