@@ -93,9 +93,7 @@ def car_transactions_to_influx():
         spark_binary=spark_submit_binary(),
         jars=p["jars"],
         application_args=p["application_args"],
-        # A window is small (minutes of events): Spark's default 200 shuffle partitions cost more in
-        # task overhead than the data does (measured: about half the job's time on local[2]).
-        conf={"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "4"},
+        conf={"spark.ui.enabled": "false"},
         name="kafka_to_influx",
     )
     wait >> spark >> publish_window(p["window_start"], p["window_seconds"], p["overrides"])
