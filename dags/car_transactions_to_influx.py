@@ -45,10 +45,11 @@ APPLICATION = REPO_ROOT / "spark_apps" / "kafka_to_influx.py"
     schedule=CronDataIntervalTimetable(cadence.window_cron(S.window_seconds), timezone="UTC"),
     start_date=START_DATE,
     catchup=False,
-    # Normally one run at a time; a second one lets a slow run (loaded machine) overlap the next
-    # window instead of the scheduler skipping to the latest interval (catchup is off: windows missed
-    # while the platform was down are reprocessed with `airflow backfill create`).
-    max_active_runs=2,
+    # With catchup off, an interval that closes while max_active_runs runs are active is skipped, not
+    # queued: so runs are cheap to keep active (they wait deferred), and the heavy task is limited
+    # instead (max_active_tis_per_dag below). Windows missed while the platform was down are
+    # reprocessed with `airflow backfill create`.
+    max_active_runs=8,
     default_args=DEFAULT_ARGS,
     tags=["carpipe", "spark", "influxdb"],
     doc_md=__doc__,
@@ -95,6 +96,9 @@ def car_transactions_to_influx():
         application_args=p["application_args"],
         conf={"spark.ui.enabled": "false"},
         name="kafka_to_influx",
+        # At most two Spark jobs at once on this 2-core platform, across scheduled and backfill runs;
+        # windows waiting for a slot stay queued in order.
+        max_active_tis_per_dag=2,
     )
     wait >> spark >> publish_window(p["window_start"], p["window_seconds"], p["overrides"])
 

@@ -82,6 +82,13 @@ def test_the_flume_agent_is_a_bash_operator_and_spark_a_spark_submit_operator(da
     assert not spark.packages
 
 
+def test_slow_spark_jobs_queue_windows_instead_of_skipping_them(dagbag):
+    dag = dagbag.dags["car_transactions_to_influx"]
+    # Concurrency is limited on the Spark task, so new intervals still get runs (catchup is off).
+    assert dag.get_task("spark_kafka_to_influx").max_active_tis_per_dag == 2
+    assert dag.max_active_runs >= 4 and not dag.catchup
+
+
 def resolved(dag, **values):
     params = copy.deepcopy(dag.params)
     for key, value in values.items():
