@@ -23,8 +23,19 @@ class AirflowApi:
         self.session = requests.Session()
         self.session.headers["Authorization"] = f"Bearer {airflow_token(settings)}"
 
-    def request(self, method: str, path: str, **kwargs) -> Any:
-        r = self.session.request(method, f"{self.base}{path}", timeout=60, **kwargs)
+    def request(self, method: str, path: str, attempts: int = 5, **kwargs) -> Any:
+        """One API call; a few retries on 5xx and connection errors (the embedded stack's SQLite
+        metadata DB answers "Database error" while another process holds its write lock)."""
+        for attempt in range(attempts):
+            try:
+                r = self.session.request(method, f"{self.base}{path}", timeout=60, **kwargs)
+            except requests.ConnectionError:
+                if attempt == attempts - 1:
+                    raise
+            else:
+                if r.status_code < 500 or attempt == attempts - 1:
+                    break
+            time.sleep(2 * (attempt + 1))
         if r.status_code >= 400:
             raise AssertionError(f"{method} {path}: HTTP {r.status_code}: {r.text[:1000]}")
         return r.json() if r.content else None
@@ -34,14 +45,14 @@ class AirflowApi:
 
     # -- variables ------------------------------------------------------------------------------
     def set_variable(self, key: str, value: str) -> None:
-        if self.session.get(f"{self.base}/variables/{key}", timeout=60).status_code == 200:
+        if any(v["key"] == key for v in self.get("/variables", limit=1000)["variables"]):
             self.request("PATCH", f"/variables/{key}", json={"key": key, "value": value})
         else:
             self.request("POST", "/variables", json={"key": key, "value": value})
 
     def delete_variable(self, key: str) -> None:
-        r = self.session.delete(f"{self.base}/variables/{key}", timeout=60)
-        assert r.status_code in (204, 404), r.text
+        if any(v["key"] == key for v in self.get("/variables", limit=1000)["variables"]):
+            self.request("DELETE", f"/variables/{key}")
 
     # -- runs -----------------------------------------------------------------------------------
     def dag(self, dag_id: str) -> dict:
