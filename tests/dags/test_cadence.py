@@ -99,3 +99,16 @@ def test_reconcile_timing_scales_with_the_window():
     short, long = cadence.reconcile_timing(60, 20), cadence.reconcile_timing(900, 120)
     assert short.poke_interval == 5 and long.poke_interval == 45
     assert short.timeout >= 300 and long.timeout == 1020
+
+
+def test_run_interval_is_none_for_manual_runs():
+    from types import SimpleNamespace
+
+    from carpipe.dag_defaults import run_interval
+
+    start, end = t("2026-01-01 10:15:00"), t("2026-01-01 10:30:00")
+    scheduled = SimpleNamespace(run_type="scheduled", data_interval_start=start, data_interval_end=end)
+    backfill = SimpleNamespace(run_type="backfill", data_interval_start=start, data_interval_end=end)
+    manual = SimpleNamespace(run_type="manual", data_interval_start=start, data_interval_end=start)
+    assert run_interval(scheduled) == run_interval(backfill) == (start, end)
+    assert run_interval(manual) is None
