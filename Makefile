@@ -7,7 +7,7 @@ export PYTHONPATH := $(CURDIR):$(CURDIR)/plugins
 export PYTHONUNBUFFERED := 1
 CTL   := $(PY) -m stack.ctl
 
-.PHONY: install up down status logs clean distclean test unit bench constraints urls
+.PHONY: install up down status logs clean distclean test unit bench constraints urls airflow
 
 install:                ## install apt packages, the virtualenv and the JVM jars (idempotent)
 	@bash stack/install.sh
@@ -41,6 +41,9 @@ unit: install           ## fast tests that need no service
 
 bench: up               ## benchmarks with printed tables (baselines measured in the same run)
 	@$(PY) -m tests.bench
+
+airflow:                ## run the Airflow CLI against the embedded stack: make airflow ARGS="dags list"
+	@$(PY) -m stack.ctl airflow $(ARGS)
 
 constraints:            ## record the resolved package set as constraints.txt
 	@$(VENV)/bin/pip freeze --exclude-editable | grep -v '^-e' > constraints.txt

@@ -246,6 +246,11 @@ def clean(args) -> None:
     say(f"wiped service data under {s.state_dir} (venv and jars kept)")
 
 
+def airflow_cli(args) -> None:
+    """The Airflow CLI with the stack's environment (AIRFLOW_HOME, DAG folder, metadata DB)."""
+    os.execvpe(str(venv_bin() / "airflow"), ["airflow", *args.args], {**os.environ, **stack.airflow_env()})
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="stack.ctl", description=__doc__)
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -253,9 +258,11 @@ def main() -> None:
     p_up.add_argument("--timeout", type=float, default=240, help="seconds to wait for health")
     for name in ("down", "status", "logs", "clean", "urls"):
         sub.add_parser(name)
+    sub.add_parser("airflow", help="the Airflow CLI with the stack's environment").add_argument(
+        "args", nargs=argparse.REMAINDER)
     args = parser.parse_args()
     {"up": up, "down": down, "status": status, "logs": logs, "clean": clean,
-     "urls": lambda a: print_urls()}[args.cmd](args)
+     "urls": lambda a: print_urls(), "airflow": airflow_cli}[args.cmd](args)
 
 
 if __name__ == "__main__":
