@@ -19,6 +19,9 @@ from carpipe.windows import Window, check_length, parse_utc, to_utc
 # Time kept free at the end of a window, so that the last event of a burst is acknowledged (and so
 # stamped by the broker) before the window closes.
 END_MARGIN_SECONDS = 3
+# A manual run decides its window in its first task; the burst task starts a few seconds later (more on
+# a loaded machine): the current window is chosen only if the burst still fits after this much delay.
+START_SLACK_SECONDS = 30
 
 
 def window_cron(seconds: int) -> str:
@@ -40,7 +43,8 @@ def burst_window(now: datetime, window_seconds: int, duration: int,
     """The window a burst run targets.
 
     A scheduled run targets the window starting at its logical date. A manual run (no logical date in
-    Airflow 3) targets the current window if the whole burst still fits in it, else the next one.
+    Airflow 3) targets the current window if the whole burst still fits in it once the burst task has
+    started (START_SLACK_SECONDS), else the next one.
     """
     if not 0 < duration <= max_burst_seconds(window_seconds):
         raise ValueError(f"burst duration {duration}s must be between 1 and "
@@ -48,7 +52,7 @@ def burst_window(now: datetime, window_seconds: int, duration: int,
     if scheduled_start is not None:
         return Window.starting(to_utc(scheduled_start), window_seconds)
     current = Window.containing(now, window_seconds)
-    if to_utc(now) + timedelta(seconds=duration + END_MARGIN_SECONDS) <= current.end:
+    if to_utc(now) + timedelta(seconds=START_SLACK_SECONDS + duration + END_MARGIN_SECONDS) <= current.end:
         return current
     return current.next()
 

@@ -47,6 +47,13 @@ def test_manual_burst_moves_to_the_next_window_when_it_would_spill_over():
     assert w.start == t("2026-01-01 10:30:00")
 
 
+def test_manual_burst_leaves_time_for_the_burst_task_to_start():
+    # 7 s would fit before 10:16:00, but not once the burst task has started.
+    w = cadence.burst_window(t("2026-01-01 10:15:45"), 60, 7)
+    assert w.start == t("2026-01-01 10:16:00")
+    assert cadence.burst_window(t("2026-01-01 10:15:05"), 60, 7).start == t("2026-01-01 10:15:00")
+
+
 @pytest.mark.parametrize("duration", [0, -1, 60])
 def test_burst_longer_than_a_window_or_empty_is_refused(duration):
     with pytest.raises(ValueError, match="duration"):
