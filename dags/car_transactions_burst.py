@@ -9,8 +9,7 @@ Flume agent carries the window's records from Kafka to HDFS.
 |---|---|
 | `plan` | fixes the run's window and settings: a scheduled run targets the window starting at its logical date; a manual run targets the current window if the whole burst still fits in it, else the next one |
 | `burst` | waits for the window start, produces `rate` events/s for `duration` s (cut so it ends inside the window), waits for every acknowledgement, records the counts in InfluxDB (`settings.burst_measurement`, summed per window by the reconciliation) and returns them as XCom |
-| `flume_lock_free` | waits until no other Flume runner of the consumer group is active (the previous window's agent drains after its window ends) |
-| `flume_agent` | BashOperator: `python -m flume.runner --until <window end>`; the runner drains everything stamped before the window end, stops the agent cleanly (no `.tmp` file left) and fails on any agent error |
+| `flume_agent` | BashOperator: `python -m carpipe.flume_turn` (waits, on every try, until no other Flume runner of the consumer group runs: the previous window's drains after its window ends) then `python -m flume.runner --until <window end>`, which drains everything stamped before the window end, stops the agent cleanly (no `.tmp` file left) and fails on any agent error |
 
 **Trigger with params** (UI form or REST API `conf`): `rate` (events/s), `duration` (seconds, at most the
 window minus a small margin), `seed` (integer for a reproducible burst, empty for a random one).
@@ -112,29 +111,21 @@ def car_transactions_burst():
                                        f"acknowledged by Kafka: {report['errors']}")
         return report
 
-    @task.sensor(poke_interval=2, timeout=S.window_seconds + S.grace_seconds + 300, mode="poke")
-    def flume_lock_free(overrides: dict) -> bool:
-        from carpipe.dag_settings import settings_for
-        from flume.runner import RunnerBusy, group_lock
-
-        try:
-            with group_lock(settings_for(overrides)):
-                return True
-        except RunnerBusy as exc:
-            print(exc)
-            return False
-
     p = plan()
-    flume = BashOperator(
+    python = shlex.quote(sys.executable)
+    # The runner before this one (previous window, or the same window's for a manual run) may still
+    # drain: at most its window plus the drain time.
+    turn_timeout = S.window_seconds + S.grace_seconds + 120
+    BashOperator(
         task_id="flume_agent",
-        bash_command=f"{shlex.quote(sys.executable)} -m flume.runner --until {{{{ ti.xcom_pull(task_ids='plan', key='window_end') }}}}",
+        bash_command=f"{python} -m carpipe.flume_turn --timeout {turn_timeout} && "
+                     f"{python} -m flume.runner --until {{{{ ti.xcom_pull(task_ids='plan', key='window_end') }}}}",
         env=p["flume_env"],
         append_env=True,
         cwd=str(REPO_ROOT),
-        execution_timeout=timedelta(seconds=2 * S.window_seconds + S.grace_seconds + 300),
+        execution_timeout=timedelta(seconds=turn_timeout + 2 * S.window_seconds + S.grace_seconds + 300),
     )
     burst(p["window_start"], p["window_seconds"], p["overrides"])
-    flume_lock_free(p["overrides"]) >> flume
 
 
 car_transactions_burst()
