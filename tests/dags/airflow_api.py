@@ -58,6 +58,9 @@ class AirflowApi:
     def dag(self, dag_id: str) -> dict:
         return self.get(f"/dags/{dag_id}")
 
+    def pause(self, dag_id: str, paused: bool) -> None:
+        self.request("PATCH", f"/dags/{dag_id}", json={"is_paused": paused})
+
     def trigger(self, dag_id: str, conf: dict | None = None) -> dict:
         """What the UI's trigger form does: a manual run (no logical date) with params as conf."""
         return self.request("POST", f"/dags/{dag_id}/dagRuns", json={"logical_date": None, "conf": conf or {}})
