@@ -9,7 +9,7 @@ Flume agent carries the window's records from Kafka to HDFS.
 |---|---|
 | `plan` | fixes the run's window and settings: a scheduled run targets the window starting at its logical date; a manual run targets the current window if the whole burst still fits in it, else the next one |
 | `burst` | waits for the window start, produces `rate` events/s for `duration` s (cut so it ends inside the window), waits for every acknowledgement, records the counts in InfluxDB (`settings.burst_measurement`, summed per window by the reconciliation) and returns them as XCom |
-| `flume_agent` | BashOperator: `python -m carpipe.flume_turn` (waits, on every try, until no other Flume runner of the consumer group runs: the previous window's drains after its window ends) then `python -m flume.runner --until <window end>`, which drains everything stamped before the window end, stops the agent cleanly (no `.tmp` file left) and fails on any agent error |
+| `flume_agent` | BashOperator: `flock <group turn lock> python -m flume.runner --until <window end>`: the runner drains everything stamped before the window end, stops the agent cleanly (no `.tmp` file left) and fails on any agent error. The runner allows one agent per consumer group and fails fast on a second one; `flock(1)` makes this run wait for its turn instead (on every try): the previous window's runner drains after its window ends, and a manual run's runner follows the scheduled one of the same window |
 
 **Trigger with params** (UI form or REST API `conf`): `rate` (events/s), `duration` (seconds, at most the
 window minus a small margin), `seed` (integer for a reproducible burst, empty for a random one).
@@ -62,6 +62,7 @@ def car_transactions_burst():
         from datetime import datetime, timezone
 
         from carpipe.dag_settings import current_overrides, task_settings
+        from flume import agent_conf
 
         overrides = current_overrides()
         s = task_settings(overrides)
@@ -74,8 +75,11 @@ def car_transactions_burst():
         # endpoints of the Airflow connections.
         env = {f"CARPIPE_{k.upper()}": str(v) for k, v in overrides.items()}
         env |= {"CARPIPE_KAFKA_BOOTSTRAP": s.kafka_bootstrap, "CARPIPE_WEBHDFS_URL": s.webhdfs_url}
+        turn = agent_conf.state_dir(s) / "dag-turn.lock"
+        turn.parent.mkdir(parents=True, exist_ok=True)
         return {"window_start": window.start.isoformat(), "window_seconds": window.seconds,
-                "window_end": window.end.isoformat(), "overrides": overrides, "flume_env": env}
+                "window_end": window.end.isoformat(), "overrides": overrides, "flume_env": env,
+                "flume_turn_lock": str(turn)}
 
     @task
     def burst(window_start: str, window_seconds: int, overrides: dict, **context) -> dict:
@@ -112,14 +116,14 @@ def car_transactions_burst():
         return report
 
     p = plan()
-    python = shlex.quote(sys.executable)
-    # The runner before this one (previous window, or the same window's for a manual run) may still
-    # drain: at most its window plus the drain time.
+    # The runner before this one (previous window, or the same window's for a manual run) runs at most
+    # its window plus the drain time.
     turn_timeout = S.window_seconds + S.grace_seconds + 120
     BashOperator(
         task_id="flume_agent",
-        bash_command=f"{python} -m carpipe.flume_turn --timeout {turn_timeout} && "
-                     f"{python} -m flume.runner --until {{{{ ti.xcom_pull(task_ids='plan', key='window_end') }}}}",
+        bash_command=f"flock --verbose --wait {turn_timeout} {{{{ ti.xcom_pull(task_ids='plan', key='flume_turn_lock') }}}} "
+                     f"{shlex.quote(sys.executable)} -m flume.runner "
+                     f"--until {{{{ ti.xcom_pull(task_ids='plan', key='window_end') }}}}",
         env=p["flume_env"],
         append_env=True,
         cwd=str(REPO_ROOT),
