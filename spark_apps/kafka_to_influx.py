@@ -129,9 +129,11 @@ def start_spark(pyfiles_dir: str):
 
     from spark_apps.shipping import ship
 
-    spark = (SparkSession.builder.appName("kafka_to_influx")
-             .config("spark.sql.session.timeZone", "UTC")
-             .getOrCreate())
+    from spark_apps.transforms import SPARK_CONF
+
+    spark = SparkSession.builder.appName("kafka_to_influx").getOrCreate()
+    for key, value in SPARK_CONF.items():
+        spark.conf.set(key, value)
     sc = spark.sparkContext
     if not sc.getConf().contains("spark.sql.shuffle.partitions"):
         # A window is small next to the default 200 shuffle partitions: one per core keeps every
@@ -179,7 +181,7 @@ def transform(records, rules, window: Window, raw_measurement: str) -> WindowOut
     from spark_apps import line_protocol as lp
     from spark_apps import transforms as t
 
-    deduped = t.dedupe(t.classify(records, rules))
+    deduped = t.dedupe(t.classify(records, rules)).drop("identity")  # not needed past dedupe: cache less
     events = t.with_point_ms(t.valid_events(deduped), window.start_ms, window.end_ms)
     return WindowOutputs(
         deduped=deduped,

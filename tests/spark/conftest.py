@@ -12,14 +12,17 @@ import pytest
 def spark():
     from pyspark.sql import SparkSession
 
-    session = (SparkSession.builder.master("local[1]").appName("carpipe-spark-unit")
+    from spark_apps.transforms import SPARK_CONF
+
+    builder = (SparkSession.builder.master("local[1]").appName("carpipe-spark-unit")
                .config("spark.ui.enabled", "false")
                .config("spark.ui.showConsoleProgress", "false")
                .config("spark.sql.shuffle.partitions", "1")
-               .config("spark.sql.session.timeZone", "UTC")
                .config("spark.driver.host", "127.0.0.1")
-               .config("spark.driver.bindAddress", "127.0.0.1")
-               .getOrCreate())
+               .config("spark.driver.bindAddress", "127.0.0.1"))
+    for key, value in SPARK_CONF.items():
+        builder = builder.config(key, value)
+    session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()

@@ -56,7 +56,10 @@ BAD = [
     (line(transaction_price=-5.5), "invalid transaction_price: must be >= 0.01"),
     (line(transaction_price=10_000_000.01), "invalid transaction_price: must be <= 10000000"),
     (line(transaction_price=12.345), "invalid transaction_price: more than two decimals"),
-    (line(transaction_price=1e300), "invalid transaction_price: out of range"),
+    (line(transaction_price=1e300), "invalid transaction_price: must be <= 10000000"),
+    (line(transaction_price="NaN"), "wrong type: transaction_price (expected number)"),
+    (line(color=True), "wrong type: color (expected string)"),
+    (line(car_model=[1]), "wrong type: car_model (expected string)"),
     (line(car_brand="Rolls\nRoyce"), "invalid car_brand: not usable as an InfluxDB tag value "
                                      "(empty, line break or backslash)"),
     (line(branch="Ber\\lin"), "invalid branch: not usable as an InfluxDB tag value "
@@ -71,14 +74,17 @@ def test_each_invalid_record_gets_the_reason_of_the_first_rule_it_breaks(spark, 
 
 def test_valid_records_are_typed_exactly_and_keep_no_raw_copy(spark, rules):
     raws = [line(1), line(2, transaction_price=19999, year=1900, buyer_name='Zoë "Z" Ünal, Jr.'),
-            line(3, transaction_price=0.01, car_model="Model S=Plaid, Long Range")]
+            line(3, transaction_price=0.01, car_model="Model S=Plaid, Long Range"),
+            # text that looks like JSON literals is still text when the JSON says string
+            line(4, car_model="208", color="true", buyer_name="[1]", branch="-1e5")]
     rows = [r.asDict() for r in t.classify(frame(spark, raws), rules).collect()]
-    assert [r["reason"] for r in rows] == [None, None, None]
-    assert [r["raw"] for r in rows] == [None, None, None]
-    assert [r["identity"] for r in rows] == [f"id:{tid(n)}" for n in (1, 2, 3)]
-    assert [(r["transaction_price"], r["year"]) for r in rows] == [
-        (Decimal("25000.5"), 2020), (Decimal("19999"), 1900), (Decimal("0.01"), 2020)]
+    assert [r["reason"] for r in rows] == [None] * 4
+    assert [r["raw"] for r in rows] == [None] * 4
+    assert [r["identity"] for r in rows] == [f"id:{tid(n)}" for n in (1, 2, 3, 4)]
+    assert [(r["transaction_price"], r["year"]) for r in rows] == [(25000.5, 2020), (19999.0, 1900), (0.01, 2020),
+                                                                   (25000.5, 2020)]
     assert rows[1]["buyer_name"] == 'Zoë "Z" Ünal, Jr.'
+    assert (rows[3]["car_model"], rows[3]["color"], rows[3]["buyer_name"], rows[3]["branch"]) == ("208", "true", "[1]", "-1e5")
 
 
 def test_dedupe_collapses_copies_and_counts_them(spark, rules):
