@@ -1,0 +1,382 @@
+"""End to end on the running stack: the real DAGs, run by the real scheduler, with minute windows.
+
+The services run with the default 15-minute cadence. The Airflow Variable ``carpipe_settings`` (see
+carpipe.dag_settings) switches the same DAGs to 60-second windows on a scratch namespace (topic, consumer
+group, HDFS paths, InfluxDB database) for the duration of this module, so the test neither waits for
+quarter hours nor mixes its counts with the platform's own data; it expires by itself and is removed at
+the end, when the DAGs go back to the configured cadence.
+
+Independent counts: Kafka by consuming the topic (not by offsets, which the reconciliation uses),
+HDFS with the Flume leg's WebHDFS counter, InfluxDB with direct queries.
+
+Run with ``-s`` to see each window's measured timeline.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import time
+import uuid
+from datetime import datetime, timedelta
+
+import pytest
+
+from carpipe import cadence
+from carpipe.config import Settings
+from carpipe.dag_settings import VARIABLE, settings_for
+from carpipe.influx import client_from_settings
+from carpipe.windows import UTC, Window, parse_utc
+from tests.dags.airflow_api import AirflowApi, airflow_cli, iso
+
+# Fixture setup (switching the DAGs, two windows) runs inside the first test's time budget.
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(1800)]
+
+WINDOW, BURST, GRACE, RATE = 120, 15, 30, 4
+PER_WINDOW = BURST * RATE  # events each scheduled burst produces
+SETTLE = 8 * 60            # from a window's end until it must have reconciled (loaded 2-core machine)
+UI_RATE, UI_DURATION, UI_SEED = 3, 7, 424242
+BURST_DAG, SPARK_DAG, RECONCILE_DAG = "car_transactions_burst", "car_transactions_to_influx", "reconcile_hdfs_influx"
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+# -- switching the DAGs to the scratch namespace with minute windows ------------------------------
+def reserialize(variable_json: str | None) -> None:
+    """Re-parse the DAG files now instead of waiting for the DAG processor; the CLI process reads
+    Variables from its environment only, so it gets the same value as AIRFLOW_VAR_*."""
+    env = {"AIRFLOW_VAR_CARPIPE_SETTINGS": variable_json} if variable_json else {}
+    airflow_cli("dags", "reserialize", env=env, timeout=300)
+
+
+def wait_cadence(api: AirflowApi, cron: str, timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        summaries = {d: api.dag(d)["timetable_summary"] for d in (BURST_DAG, SPARK_DAG)}
+        if set(summaries.values()) == {cron}:
+            return
+        assert time.monotonic() < deadline, f"DAGs not on {cron} after {timeout:.0f}s: {summaries}"
+        time.sleep(3)
+
+
+@pytest.fixture(scope="module")
+def api(stack_up) -> AirflowApi:
+    return AirflowApi(stack_up)
+
+
+@pytest.fixture(scope="module")
+def scratch(stack_up, api):
+    """Settings of the scratch namespace, active in the running DAGs while the module runs.
+
+    The Spark DAG is paused across the switch: otherwise the scheduler would at once process the
+    latest closed intervals, which precede the scratch namespace (empty windows), and the windows
+    between the switch and the ones under test, all of it CPU the test does not need. It is unpaused
+    once the first window under test has closed (see two_windows)."""
+    tag = uuid.uuid4().hex[:8]
+    overrides = {
+        "window_seconds": WINDOW, "burst_seconds": BURST, "grace_seconds": GRACE, "burst_rate": RATE,
+        "topic": f"carpipe-e2e-{tag}", "flume_consumer_group": f"flume-e2e-{tag}",
+        "hdfs_base_path": f"/carpipe-e2e/{tag}/Cars", "hdfs_dead_letter_path": f"/carpipe-e2e/{tag}/Cars-dead-letter",
+        "influx_db": f"ETL_Project_e2e_{tag}",
+    }
+    value = json.dumps({**overrides, "expires_at": iso(now() + timedelta(minutes=45))})
+    switched_at = now()
+    api.pause(SPARK_DAG, True)
+    s = settings_for(overrides)
+    try:
+        api.set_variable(VARIABLE, value)
+        run = api.trigger("platform_setup")
+        done = api.wait_run("platform_setup", run["dag_run_id"], timeout=300)
+        assert done["state"] == "success", api.task_states("platform_setup", run["dag_run_id"])
+        assert api.xcom("platform_setup", run["dag_run_id"], "kafka_topic")["topic"] == s.topic
+        reserialize(value)
+        wait_cadence(api, cadence.window_cron(WINDOW))
+        yield s, now()
+    finally:
+        try:
+            api.delete_variable(VARIABLE)
+        finally:  # whatever happened, put the DAGs back on the configured cadence, unpaused
+            try:
+                reserialize(None)
+            finally:
+                api.pause(SPARK_DAG, False)
+        wait_cadence(api, cadence.window_cron(settings_for({}).window_seconds))
+        cleanup(api, s, switched_at, now())
+
+
+def sleep_until(t: datetime) -> None:
+    time.sleep(max(0.0, (t - now()).total_seconds()))
+
+
+def cleanup(api: AirflowApi, s: Settings, since: datetime, until: datetime) -> None:
+    """Once the scratch runs are over (those still going after a few windows are stopped, rather than
+    left to retry against deleted resources): drop the scratch database, HDFS paths, topic, channel."""
+    def active() -> list[tuple[str, str]]:
+        return [(d, r["dag_run_id"]) for d in (BURST_DAG, SPARK_DAG, RECONCILE_DAG)
+                for r in api.runs(d, order_by="-run_after")
+                if r["state"] in ("running", "queued") and r["queued_at"]
+                and since <= parse_utc(r["queued_at"]) <= until]
+
+    deadline = time.monotonic() + 4 * WINDOW
+    while (left := active()) and time.monotonic() < deadline:
+        time.sleep(5)
+    for dag_id, run_id in left:
+        api.request("PATCH", f"/dags/{dag_id}/dagRuns/{run_id}", json={"state": "failed"})
+    from confluent_kafka.admin import AdminClient
+
+    from flume import agent_conf
+    from flume.hdfs_counts import webhdfs
+
+    client_from_settings(s).query(f'DROP DATABASE "{s.influx_db}"', database=None)
+    webhdfs(s).delete(s.hdfs_base_path.rsplit("/", 1)[0], recursive=True)
+    admin = AdminClient({"bootstrap.servers": s.kafka_bootstrap})
+    admin.delete_topics([s.topic])[s.topic].result(30)
+    shutil.rmtree(agent_conf.state_dir(s), ignore_errors=True)
+
+
+# -- independent counts ------------------------------------------------------------------------
+def kafka_timestamps(s: Settings) -> list[int]:
+    """Every record's broker timestamp, by consuming the whole topic."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    c = Consumer({"bootstrap.servers": s.kafka_bootstrap, "group.id": f"e2e-probe-{uuid.uuid4()}",
+                  "enable.auto.commit": False, "auto.offset.reset": "earliest"})
+    try:
+        parts = c.list_topics(s.topic, timeout=30).topics[s.topic].partitions
+        ends = {p: c.get_watermark_offsets(TopicPartition(s.topic, p), timeout=30)[1] for p in parts}
+        c.assign([TopicPartition(s.topic, p, 0) for p in parts])
+        got, pos, deadline = [], dict.fromkeys(parts, 0), time.monotonic() + 60
+        while any(pos[p] < ends[p] for p in parts):
+            assert time.monotonic() < deadline, f"could not read {s.topic} to its end: {pos} vs {ends}"
+            m = c.poll(1)
+            if m is not None and m.error() is None:
+                got.append(m.timestamp()[1])
+                pos[m.partition()] = m.offset() + 1
+        return got
+    finally:
+        c.close()
+
+
+def independent_counts(s: Settings, w: Window, stamps: list[int]) -> dict:
+    from flume.hdfs_counts import count_window
+
+    influx = client_from_settings(s)
+    raw = influx.rows(f'SELECT count("transaction_id") AS n FROM "{s.raw_measurement}" '
+                      f"WHERE time >= {w.start_ms}ms AND time < {w.end_ms}ms")
+    hdfs = count_window(s, w)
+    assert not hdfs.open_files, hdfs
+    return {"kafka": sum(w.contains_ms(t) for t in stamps), "hdfs": hdfs.distinct,
+            "hdfs_lines": hdfs.lines, "influx": int(raw[0]["n"]) if raw else 0}
+
+
+def audit(s: Settings, w: Window) -> dict | None:
+    rows = client_from_settings(s).rows(f'SELECT * FROM "{s.audit_measurement}" WHERE time = {w.start_ms}ms')
+    assert len(rows) <= 1, rows
+    return rows[0] if rows else None
+
+
+def wait_reconciled(s: Settings, windows: list[Window], until: datetime) -> dict[Window, dict]:
+    """Until each window's audit point says ok; a mismatch fails at once."""
+    got: dict[Window, dict] = {}
+    while len(got) < len(windows):
+        for w in windows:
+            a = audit(s, w)
+            if a and a["status"] == "mismatch":
+                pytest.fail(f"window {w} reconciled as mismatch: {a}")
+            if a and a["status"] == "ok":
+                got[w] = a
+        if len(got) < len(windows):
+            assert now() < until, f"not reconciled by {until:%H:%M:%S}: " + ", ".join(
+                f"{w.label()}: {audit(s, w)}" for w in windows if w not in got)
+            time.sleep(5)
+    return got
+
+
+# -- runs of one window ---------------------------------------------------------------------------
+def run_at(api: AirflowApi, dag_id: str, logical: datetime) -> dict:
+    runs = [r for r in api.runs(dag_id, logical_date_gte=iso(logical), logical_date_lte=iso(logical))]
+    assert len(runs) == 1, runs
+    return runs[0]
+
+
+def task(api: AirflowApi, dag_id: str, run_id: str, task_id: str) -> dict:
+    return next(t for t in api.task_instances(dag_id, run_id) if t["task_id"] == task_id)
+
+
+def reconcile_instance(api: AirflowApi, w: Window, after: datetime) -> tuple[dict, dict]:
+    """The successful reconcile_window instance (and its run) that checked ``w``, newest first."""
+    for run in api.runs(RECONCILE_DAG, run_after_gte=iso(after), order_by="-run_after"):
+        for ti in api.task_instances(RECONCILE_DAG, run["dag_run_id"]):
+            if ti["task_id"] == "reconcile_window" and ti["state"] == "success" and ti["rendered_map_index"] == w.label():
+                return run, ti
+    raise AssertionError(f"no successful reconcile_window for {w.label()} after {after}")
+
+
+def timeline(api: AirflowApi, s: Settings, w: Window, after: datetime) -> dict[str, float]:
+    """Seconds after the window end at which each stage of the window was done."""
+    from flume.hdfs_counts import list_files, webhdfs
+
+    burst_run = run_at(api, BURST_DAG, w.start)["dag_run_id"]
+    report = api.xcom(BURST_DAG, burst_run, "burst")
+    spark_run = run_at(api, SPARK_DAG, w.start)["dag_run_id"]
+    _, rec = reconcile_instance(api, w, after)
+    closed = max(f.modified for f in list_files(webhdfs(s), w.hdfs_dir(s.hdfs_base_path)))
+    marks = {
+        "burst end (last ack)": parse_utc(report["ended_at"]),
+        "HDFS files closed (last mtime)": closed,
+        "Flume runner exited": parse_utc(task(api, BURST_DAG, burst_run, "flume_agent")["end_date"]),
+        "Influx written (Spark task end)": parse_utc(task(api, SPARK_DAG, spark_run, "spark_kafka_to_influx")["end_date"]),
+        "reconciled (ok)": parse_utc(rec["end_date"]),
+    }
+    return {k: round((v - w.end).total_seconds(), 1) for k, v in marks.items()}
+
+
+@pytest.fixture(scope="module")
+def two_windows(scratch, api):
+    """Two consecutive windows that started after the switch, through setup -> burst (+Flume) ->
+    Spark -> reconcile, as the scheduler runs them; in the first one, also a burst triggered the way
+    the UI's trigger form does it (REST API, custom params)."""
+    s, switched = scratch
+    w1 = Window.containing(switched + timedelta(seconds=5), WINDOW).next()
+    w2 = w1.next()
+    sleep_until(w1.start + timedelta(seconds=1))
+    ui_run = api.trigger(BURST_DAG, {"rate": UI_RATE, "duration": UI_DURATION, "seed": UI_SEED})
+    # Unpaused once w1 has closed and the DAG processor has re-parsed (it keeps the next run of a
+    # paused DAG at the latest closed interval): the scheduler's first run is w1's, then w2's.
+    sleep_until(w1.end + timedelta(seconds=25))
+    api.pause(SPARK_DAG, False)
+    assert api.wait_run(BURST_DAG, ui_run["dag_run_id"], timeout=2 * WINDOW + SETTLE)["state"] == "success", \
+        api.task_states(BURST_DAG, ui_run["dag_run_id"])
+    w_ui = Window.starting(api.xcom(BURST_DAG, ui_run["dag_run_id"], "plan", key="window_start"), WINDOW)
+    audits = wait_reconciled(s, sorted({w1, w2, w_ui}), until=max(w2, w_ui).end + timedelta(seconds=SETTLE))
+    return s, switched, [w1, w2], audits, (ui_run, w_ui)
+
+
+def reports_for(api: AirflowApi, w: Window, ui: tuple[dict, Window]) -> list[dict]:
+    """The burst reports aimed at ``w``: its scheduled run's, plus the UI run's if it chose ``w``."""
+    ui_run, w_ui = ui
+    runs = [run_at(api, BURST_DAG, w.start)["dag_run_id"]] + ([ui_run["dag_run_id"]] if w_ui == w else [])
+    return [api.xcom(BURST_DAG, r, "burst") for r in runs]
+
+
+def test_two_consecutive_windows_reconcile_across_every_tier(two_windows, api):
+    s, switched, windows, audits, ui = two_windows
+    stamps = kafka_timestamps(s)
+    for w in windows:
+        reports = reports_for(api, w, ui)
+        scheduled = reports[0]
+        assert (scheduled["requested"], scheduled["produced"], scheduled["acknowledged"], scheduled["failed"]) == (
+            PER_WINDOW, PER_WINDOW, PER_WINDOW, 0), scheduled
+        produced = sum(r["produced"] for r in reports)
+        counts = independent_counts(s, w, stamps)
+        assert counts == {"kafka": produced, "hdfs": produced, "hdfs_lines": produced, "influx": produced}, (
+            w.label(), counts)
+        a = audits[w]
+        assert (a["produced"], a["acknowledged"], a["kafka"], a["hdfs"], a["influx"], a["dead_lettered"]) == (
+            produced, produced, produced, produced, produced, 0), a
+        assert run_at(api, SPARK_DAG, w.start)["state"] == "success"
+        marks = timeline(api, s, w, switched)
+        print(f"\ntimeline of window {w}, {produced} events (seconds after the window end):")
+        for stage, seconds in marks.items():
+            print(f"  {stage:<34} {seconds:+7.1f}")
+        assert marks["burst end (last ack)"] < 0  # the whole burst inside its window
+        assert marks["HDFS files closed (last mtime)"] <= marks["Flume runner exited"] + 1
+        assert 0 < marks["Influx written (Spark task end)"] < marks["reconciled (ok)"]
+
+
+def test_ui_trigger_with_custom_params_produces_the_requested_events(two_windows, api):
+    from generator.events import EventFactory, utc_now_text
+
+    s, _, _, audits, (ui_run, w) = two_windows
+    n = UI_RATE * UI_DURATION
+    assert ui_run["run_type"] == "manual" and ui_run["logical_date"] is None
+    assert ui_run["conf"] == {"rate": UI_RATE, "duration": UI_DURATION, "seed": UI_SEED}
+    report = api.xcom(BURST_DAG, ui_run["dag_run_id"], "burst")
+    assert (report["requested"], report["produced"], report["acknowledged"], report["failed"]) == (n, n, n, 0)
+    assert (report["seed"], report["rate"], report["topic"]) == (UI_SEED, UI_RATE, s.topic)
+    assert w.contains_ms(int(parse_utc(report["started_at"]).timestamp() * 1000))
+    # The same seed makes the same events: every one of them went all the way to InfluxDB, in its window.
+    factory = EventFactory(UI_SEED)
+    ids = [factory.make(utc_now_text())["transaction_id"] for _ in range(n)]
+    rows = client_from_settings(s).rows(
+        f'SELECT count("transaction_id") AS n FROM "{s.raw_measurement}" WHERE '
+        f"time >= {w.start_ms}ms AND time < {w.end_ms}ms AND "
+        f'"transaction_id" =~ /^({"|".join(map(re.escape, ids))})$/')
+    assert rows and rows[0]["n"] == n
+    a = audits[w]
+    assert a["status"] == "ok" and a["produced"] == a["kafka"] == a["hdfs"] == a["influx"] >= n
+
+
+def influx_snapshot(s: Settings, w: Window) -> dict:
+    influx = client_from_settings(s)
+    r = f"time >= {w.start_ms}ms AND time < {w.end_ms}ms"
+    raw = influx.rows(f'SELECT count("transaction_id") AS n, sum("transaction_price") AS revenue '
+                      f'FROM "{s.raw_measurement}" WHERE {r}')
+    rollups = influx.rows(f'SELECT sum("count") AS n, sum("revenue") AS revenue FROM "car_sales_1m" '
+                          f'WHERE {r} GROUP BY "dimension"')
+    summary = influx.rows(f'SELECT * FROM "window_summary" WHERE time = {w.start_ms}ms')
+    a = audit(s, w)
+    return {"raw": (raw[0]["n"], round(raw[0]["revenue"], 2)),
+            "rollups": sorted((x["dimension"], x["n"], round(x["revenue"], 2)) for x in rollups),
+            "summary": sorted((x["source"], x["read"], x["written"], x["dead_lettered"]) for x in summary),
+            "audit": {k: a[k] for k in ("status", "produced", "kafka", "hdfs", "influx", "dead_lettered")}}
+
+
+def test_backfill_reprocesses_the_windows_and_leaves_every_count_unchanged(two_windows, api):
+    s, switched, windows, _, _ = two_windows
+    before = {w: influx_snapshot(s, w) for w in windows}
+    started = now()
+    out = airflow_cli("backfill", "create", "--dag-id", SPARK_DAG, "--from-date", iso(windows[0].start),
+                      "--to-date", iso(windows[-1].start), "--reprocess-behavior", "completed",
+                      "--max-active-runs", "1")
+    print(out[-1500:])
+    # The CLI only creates the runs; the scheduler executes them.
+    deadline = time.monotonic() + 2 * SETTLE
+    for w in windows:
+        while True:
+            run = run_at(api, SPARK_DAG, w.start)
+            if run["run_type"] == "backfill" and run["state"] in ("success", "failed") and \
+                    run["end_date"] and parse_utc(run["end_date"]) > started:
+                break
+            assert time.monotonic() < deadline, f"backfill run of {w.label()} not done: {run}"
+            time.sleep(5)
+        assert run["state"] == "success", api.task_states(SPARK_DAG, run["dag_run_id"])
+        spark = task(api, SPARK_DAG, run["dag_run_id"], "spark_kafka_to_influx")
+        assert parse_utc(spark["start_date"]) > started  # really re-ran, not left from before
+    # The backfill's asset events trigger the reconciliation again: wait for it on both windows.
+    for w in windows:
+        while True:
+            try:
+                run, _ = reconcile_instance(api, w, started)
+                break
+            except AssertionError:
+                assert time.monotonic() < deadline, f"no reconciliation of {w.label()} after the backfill"
+                time.sleep(5)
+    after = {w: influx_snapshot(s, w) for w in windows}
+    assert after == before
+
+
+def test_a_missing_hdfs_file_is_caught_naming_window_and_tier(two_windows, api):
+    from flume.hdfs_counts import list_files, read_lines, webhdfs
+
+    s, _, windows, audits, _ = two_windows
+    w = windows[0]
+    total = audits[w]["hdfs"]
+    client = webhdfs(s)
+    victim = sorted(list_files(client, w.hdfs_dir(s.hdfs_base_path)), key=lambda f: f.path)[0]
+    lost = sum(1 for _ in read_lines(client, victim.path))
+    client.delete(victim.path)
+    run = api.trigger(RECONCILE_DAG, {"window_start": iso(w.start)})
+    done = api.wait_run(RECONCILE_DAG, run["dag_run_id"], timeout=SETTLE)
+    assert done["state"] == "failed"
+    ti = task(api, RECONCILE_DAG, run["dag_run_id"], "reconcile_window")
+    assert ti["state"] == "failed" and ti["try_number"] == 1  # a mismatch is not retried
+    log = api.log(RECONCILE_DAG, run["dag_run_id"], "reconcile_window", 1, map_index=0)
+    assert "reconciliation mismatch" in log and f"window {w.label()}" in log, log[-3000:]
+    assert f"hdfs vs influx: HDFS has {total - lost} record(s), InfluxDB accounts for {total}" in log, log[-3000:]
+    assert f"difference -{lost}" in log and "the hdfs tier is the odd one out" in log
+    a = audit(s, w)
+    assert (a["status"], a["hdfs"], a["influx"], a["kafka"]) == ("mismatch", total - lost, total, total)
