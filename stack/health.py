@@ -13,7 +13,9 @@ from carpipe.influx import InfluxClient
 def _kafka(s: Settings) -> str:
     from confluent_kafka.admin import AdminClient
 
-    md = AdminClient({"bootstrap.servers": s.kafka_bootstrap}).list_topics(timeout=3)
+    # log_level 0: while the broker starts, librdkafka would log every refused connection; the
+    # probe's own exception already says what is wrong.
+    md = AdminClient({"bootstrap.servers": s.kafka_bootstrap, "log_level": 0}).list_topics(timeout=3)
     return f"{len(md.brokers)} broker(s), {len(md.topics)} topic(s)"
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 import uuid
@@ -125,3 +126,32 @@ def test_airflow_health_and_dag_list_through_rest_api(stack_up):
             "reconcile_hdfs_influx"} <= dag_ids
     unauthenticated = requests.get(f"{stack_up.airflow_url}/api/v2/dags", timeout=30)
     assert unauthenticated.status_code in (401, 403)
+
+
+def test_airflow_waits_for_the_metadata_db_write_lock_instead_of_failing(stack_up):
+    """While another process holds SQLite's write lock longer than its 5 s default busy timeout
+    (as the scheduler does under load), an operator's CLI write waits and succeeds."""
+    import sqlite3
+
+    from stack.services import Stack, venv_bin
+
+    name, hold = f"lock_probe_{uuid.uuid4().hex[:8]}", 20
+    env = {**os.environ, **Stack(stack_up).airflow_env()}
+    db = sqlite3.connect(stack_up.airflow_home / "airflow.db", isolation_level=None, timeout=60)
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        cli = subprocess.Popen([str(venv_bin() / "airflow"), "variables", "set", name, "written"], env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        time.sleep(hold)
+        still_waiting = cli.poll() is None
+    finally:
+        db.execute("ROLLBACK")
+        db.close()
+    out, _ = cli.communicate(timeout=120)
+    assert still_waiting, f"the CLI gave up while the lock was held:\n{out[-2000:]}"
+    assert cli.returncode == 0, out[-2000:]
+    airflow = lambda *args: subprocess.run([str(venv_bin() / "airflow"), "variables", *args], env=env,
+                                           capture_output=True, text=True, timeout=120, check=True).stdout
+    value = airflow("get", name)
+    airflow("delete", name)
+    assert value.strip() == "written"
