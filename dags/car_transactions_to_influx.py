@@ -28,13 +28,13 @@ from __future__ import annotations
 
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 from airflow.providers.standard.sensors.date_time import DateTimeSensorAsync
-from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
+from airflow.sdk import CronDataIntervalTimetable, dag, task
 
 from carpipe import cadence
 from carpipe.config import REPO_ROOT
-from carpipe.dag_defaults import DEFAULT_ARGS, INFLUX_WINDOWS, ISO_UTC, START_DATE
+from carpipe.dag_defaults import DEFAULT_ARGS, INFLUX_WINDOWS, START_DATE, window_start_param
 from carpipe.dag_settings import SPARK_CONN, dag_settings
-from carpipe.spark import spark_submit_binary
+from carpipe.spark import spark_conf, spark_submit_binary
 
 S = dag_settings()
 APPLICATION = REPO_ROOT / "spark_apps" / "kafka_to_influx.py"
@@ -54,9 +54,7 @@ APPLICATION = REPO_ROOT / "spark_apps" / "kafka_to_influx.py"
     tags=["carpipe", "spark", "influxdb"],
     doc_md=__doc__,
     params={
-        "window_start": Param(None, type=["null", "string"], pattern=ISO_UTC, title="window_start",
-                              description="manual runs: the window to process (ISO-8601 UTC, a window "
-                                          "start such as 2026-01-01T10:15:00Z); empty: the latest closed window"),
+        "window_start": window_start_param("process"),
     },
 )
 def car_transactions_to_influx():
@@ -94,7 +92,7 @@ def car_transactions_to_influx():
         spark_binary=spark_submit_binary(),
         jars=p["jars"],
         application_args=p["application_args"],
-        conf={"spark.ui.enabled": "false"},
+        conf=spark_conf(S),
         name="kafka_to_influx",
         # At most two Spark jobs at once on this 2-core platform, across scheduled and backfill runs;
         # windows waiting for a slot stay queued in order.

@@ -27,10 +27,10 @@ every tier and prints them as one table in the task log:
 
 from __future__ import annotations
 
-from airflow.sdk import Param, PokeReturnValue, dag, task
+from airflow.sdk import PokeReturnValue, dag, task
 
 from carpipe import cadence
-from carpipe.dag_defaults import DEFAULT_ARGS, INFLUX_WINDOWS, ISO_UTC, START_DATE
+from carpipe.dag_defaults import DEFAULT_ARGS, INFLUX_WINDOWS, START_DATE, window_start_param
 from carpipe.dag_settings import dag_settings
 
 S = dag_settings()
@@ -47,9 +47,7 @@ TIMING = cadence.reconcile_timing(S.window_seconds, S.grace_seconds)
     tags=["carpipe", "reconciliation", "hdfs", "influxdb"],
     doc_md=__doc__,
     params={
-        "window_start": Param(None, type=["null", "string"], pattern=ISO_UTC, title="window_start",
-                              description="manual runs: the window to reconcile (ISO-8601 UTC, a window "
-                                          "start such as 2026-01-01T10:15:00Z); empty: the latest closed window"),
+        "window_start": window_start_param("reconcile"),
     },
 )
 def reconcile_hdfs_influx():

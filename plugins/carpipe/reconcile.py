@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
 from typing import Literal
 
 from carpipe.config import Settings
@@ -241,10 +242,13 @@ def count_tiers(s: Settings, influx: InfluxClient, w: Window) -> TierCounts:
 
 
 # -- recording ----------------------------------------------------------------------------------
-def audit_line(s: Settings, w: Window, c: TierCounts, status: Status) -> str:
+def audit_line(s: Settings, w: Window, c: TierCounts, status: Status, at: datetime) -> str:
+    """``at``: when the window was judged; ``reconciled_lag_s`` (whole seconds from the window end) is
+    what the "Window end to reconciled" panel plots."""
     fields = {"produced": c.produced, "acknowledged": c.acknowledged, "kafka": c.kafka,
               "hdfs": c.hdfs_distinct, "hdfs_duplicates": c.hdfs_duplicates, "influx": c.influx,
-              "dead_lettered": c.dead_lettered or 0, "window_seconds": c.window_seconds}
+              "dead_lettered": c.dead_lettered or 0, "window_seconds": c.window_seconds,
+              "reconciled_lag_s": round((at - w.end).total_seconds())}
     body = ",".join(f"{k}={v}i" for k, v in fields.items())
     return f"{s.audit_measurement},status={status} {body} {w.start_ms * 1_000_000}"
 
@@ -253,7 +257,7 @@ def write_audit(influx: InfluxClient, s: Settings, w: Window, c: TierCounts, sta
     """One audit point per window: the status is a tag (so dashboards can filter on it), hence a new
     status is a new series; the window's earlier point is deleted first so only the latest remains."""
     influx.query(f'DELETE FROM "{s.audit_measurement}" WHERE time = {w.start_ms}ms')
-    influx.write([audit_line(s, w, c, status)])
+    influx.write([audit_line(s, w, c, status, datetime.now(timezone.utc))])
 
 
 def burst_line(s: Settings, report: dict, window: Window) -> str:

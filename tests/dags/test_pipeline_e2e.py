@@ -112,19 +112,17 @@ def sleep_until(t: datetime) -> None:
 
 
 def cleanup(api: AirflowApi, s: Settings, since: datetime, until: datetime) -> None:
-    """Once the scratch runs are over (those still going after a few windows are stopped, rather than
-    left to retry against deleted resources): drop the scratch database, HDFS paths, topic, channel."""
-    def active() -> list[tuple[str, str]]:
-        return [(d, r["dag_run_id"]) for d in (BURST_DAG, SPARK_DAG, RECONCILE_DAG)
-                for r in api.runs(d, order_by="-run_after")
-                if r["state"] in ("running", "queued") and r["queued_at"]
-                and since <= parse_utc(r["queued_at"]) <= until]
-
-    deadline = time.monotonic() + 4 * WINDOW
-    while (left := active()) and time.monotonic() < deadline:
-        time.sleep(5)
-    for dag_id, run_id in left:
+    """Stop the scratch runs still going (nothing needs them, and they would retry against deleted
+    resources; their tasks get SIGTERM, on which the Flume runner stops its agent cleanly), then drop
+    the scratch database, HDFS paths, topic and channel."""
+    active = [(d, r["dag_run_id"]) for d in (BURST_DAG, SPARK_DAG, RECONCILE_DAG)
+              for r in api.runs(d, order_by="-run_after")
+              if r["state"] in ("running", "queued") and r["queued_at"]
+              and since <= parse_utc(r["queued_at"]) <= until]
+    for dag_id, run_id in active:
         api.request("PATCH", f"/dags/{dag_id}/dagRuns/{run_id}", json={"state": "failed"})
+    if active:
+        time.sleep(30)  # the workers notice at their next heartbeat
     from confluent_kafka.admin import AdminClient
 
     from flume import agent_conf
@@ -138,8 +136,8 @@ def cleanup(api: AirflowApi, s: Settings, since: datetime, until: datetime) -> N
 
 
 # -- independent counts ------------------------------------------------------------------------
-def kafka_timestamps(s: Settings) -> list[int]:
-    """Every record's broker timestamp, by consuming the whole topic."""
+def kafka_records(s: Settings) -> list[tuple[int, bytes]]:
+    """Every record of the topic (broker timestamp, value), by consuming it whole."""
     from confluent_kafka import Consumer, TopicPartition
 
     c = Consumer({"bootstrap.servers": s.kafka_bootstrap, "group.id": f"e2e-probe-{uuid.uuid4()}",
@@ -153,14 +151,14 @@ def kafka_timestamps(s: Settings) -> list[int]:
             assert time.monotonic() < deadline, f"could not read {s.topic} to its end: {pos} vs {ends}"
             m = c.poll(1)
             if m is not None and m.error() is None:
-                got.append(m.timestamp()[1])
+                got.append((m.timestamp()[1], m.value()))
                 pos[m.partition()] = m.offset() + 1
         return got
     finally:
         c.close()
 
 
-def independent_counts(s: Settings, w: Window, stamps: list[int]) -> dict:
+def independent_counts(s: Settings, w: Window, records: list[tuple[int, bytes]]) -> dict:
     from flume.hdfs_counts import count_window
 
     influx = client_from_settings(s)
@@ -168,7 +166,7 @@ def independent_counts(s: Settings, w: Window, stamps: list[int]) -> dict:
                       f"WHERE time >= {w.start_ms}ms AND time < {w.end_ms}ms")
     hdfs = count_window(s, w)
     assert not hdfs.open_files, hdfs
-    return {"kafka": sum(w.contains_ms(t) for t in stamps), "hdfs": hdfs.distinct,
+    return {"kafka": sum(w.contains_ms(t) for t, _ in records), "hdfs": hdfs.distinct,
             "hdfs_lines": hdfs.lines, "influx": int(raw[0]["n"]) if raw else 0}
 
 
@@ -252,6 +250,8 @@ def two_windows(scratch, api):
         api.task_states(BURST_DAG, ui_run["dag_run_id"])
     w_ui = Window.starting(api.xcom(BURST_DAG, ui_run["dag_run_id"], "plan", key="window_start"), WINDOW)
     audits = wait_reconciled(s, sorted({w1, w2, w_ui}), until=max(w2, w_ui).end + timedelta(seconds=SETTLE))
+    # Later windows are not needed: spare the CPU until the backfill test unpauses the DAG.
+    api.pause(SPARK_DAG, True)
     return s, switched, [w1, w2], audits, (ui_run, w_ui)
 
 
@@ -264,14 +264,14 @@ def reports_for(api: AirflowApi, w: Window, ui: tuple[dict, Window]) -> list[dic
 
 def test_two_consecutive_windows_reconcile_across_every_tier(two_windows, api):
     s, switched, windows, audits, ui = two_windows
-    stamps = kafka_timestamps(s)
+    records = kafka_records(s)
     for w in windows:
         reports = reports_for(api, w, ui)
         scheduled = reports[0]
         assert (scheduled["requested"], scheduled["produced"], scheduled["acknowledged"], scheduled["failed"]) == (
             PER_WINDOW, PER_WINDOW, PER_WINDOW, 0), scheduled
         produced = sum(r["produced"] for r in reports)
-        counts = independent_counts(s, w, stamps)
+        counts = independent_counts(s, w, records)
         assert counts == {"kafka": produced, "hdfs": produced, "hdfs_lines": produced, "influx": produced}, (
             w.label(), counts)
         a = audits[w]
@@ -285,6 +285,7 @@ def test_two_consecutive_windows_reconcile_across_every_tier(two_windows, api):
         assert marks["burst end (last ack)"] < 0  # the whole burst inside its window
         assert marks["HDFS files closed (last mtime)"] <= marks["Flume runner exited"] + 1
         assert 0 < marks["Influx written (Spark task end)"] < marks["reconciled (ok)"]
+        assert 0 < a["reconciled_lag_s"] <= marks["reconciled (ok)"] + 1  # the audit's own measure
 
 
 def test_ui_trigger_with_custom_params_produces_the_requested_events(two_windows, api):
@@ -310,6 +311,88 @@ def test_ui_trigger_with_custom_params_produces_the_requested_events(two_windows
     assert a["status"] == "ok" and a["produced"] == a["kafka"] == a["hdfs"] == a["influx"] >= n
 
 
+def pipeline_sales(windows: list[Window], records: list[tuple[int, bytes]]) -> list[dict]:
+    """The events of ``windows`` with the time the dashboards see them at: the event time (ms) clamped
+    into the window the broker stamped them in (spark_apps.transforms.with_point_ms)."""
+    out = []
+    for ts, value in records:
+        w = next((w for w in windows if w.contains_ms(ts)), None)
+        if w is not None:
+            e = json.loads(value)
+            ms = (parse_utc(e["event_time"]) - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(milliseconds=1)
+            out.append({**e, "window": w, "point_ms": min(max(ms, w.start_ms), w.end_ms - 1)})
+    return out
+
+
+def test_every_dashboard_panel_shows_what_the_pipeline_run_produced(two_windows):
+    """Each Grafana panel's query, expanded as Grafana does, over the two windows the DAGs ran: the
+    numbers equal those worked out from the events read back from Kafka (and the audit points)."""
+    from collections import Counter, defaultdict
+
+    from carpipe.dashboards.definitions import dashboards
+    from carpipe.dashboards.macros import TimeRange
+    from carpipe.dashboards.panel_data import run_panel
+
+    s, _, windows, _, _ = two_windows
+    sales = pipeline_sales(windows, kafka_records(s))
+    assert len(sales) >= 2 * PER_WINDOW
+    influx = client_from_settings(s)
+    rng = TimeRange(windows[0].start_ms, windows[-1].end_ms - 1)   # $timeFilter is inclusive
+    got = {p.id: run_panel(influx, board, p, rng) for board in dashboards(s) for p in board.panels}
+
+    def total(key=lambda e: "all", minute=False) -> dict:
+        sums: dict = defaultdict(lambda: [0, 0.0])
+        for e in sales:
+            k = (key(e), e["point_ms"] // 60_000 * 60_000) if minute else key(e)
+            sums[k][0] += 1
+            sums[k][1] += e["transaction_price"]
+        return sums
+
+    def series(panel: str) -> dict:
+        return {x.name: {t: v for t, v in x.points if v is not None} for x in got[panel].series}
+
+    def table(panel: str, key: str) -> dict:
+        d = got[panel]
+        return {dict(zip(d.columns, r))[key]: r for r in d.rows}
+
+    (n, revenue), = total().values()
+    assert {x.name: x.points[0][1] for x in got["sales_totals"].series} == pytest.approx(
+        {"transactions": n, "revenue": revenue, "average price": revenue / n})
+    assert got["sales_tpm"].interval == "1m"
+    assert {t: v for t, v in got["sales_tpm"].series[0].points if v} == {
+        m: c for (_, m), (c, _) in total(minute=True).items()}
+    bins = Counter(int(e["transaction_price"] // 10_000) * 10_000 for e in sales)
+    assert {lo: c for lo, c in got["sales_price_distribution"].bins if c} == bins
+    by_brand_minute = total(lambda e: e["car_brand"], minute=True)
+    revenue_series, avg_series = defaultdict(dict), defaultdict(dict)
+    for (brand, m), (c, r) in by_brand_minute.items():
+        revenue_series[brand][m], avg_series[brand][m] = r, r / c
+    for panel, expected in (("sales_revenue_by_brand", revenue_series), ("sales_avg_price_by_brand", avg_series)):
+        got_series = series(panel)
+        assert set(got_series) == set(expected), panel
+        for brand, points in got_series.items():
+            assert points == pytest.approx(expected[brand]), (panel, brand)
+    for dim, field in (("brand", "car_brand"), ("country", "country"), ("branch", "branch")):
+        rows = table(f"sales_by_{dim}", "value")
+        expected = total(lambda e: e[field])
+        assert set(rows) == set(expected), dim
+        for k, (c, r) in expected.items():
+            assert rows[k][2:] == [pytest.approx(r), pytest.approx(r / c)], (dim, k, rows[k])
+    models = total(lambda e: e["car_model"])
+    top = [(r[2], r[1], r[3]) for r in got["sales_top_models"].rows]
+    assert [c for _, c, _ in top] == sorted((c for c, _ in models.values()), reverse=True)[:10]
+    assert all(models[m] == [c, pytest.approx(r)] for m, c, r in top), (top, dict(models))
+
+    per_window = Counter(e["window"] for e in sales)
+    audits = {w: audit(s, w) for w in windows}
+    assert got["health_mismatch_count"].series == [] and got["health_mismatched_windows"].rows == []
+    assert series("health_tier_counts") == {
+        tier: {w.start_ms: per_window[w] for w in windows} for tier in ("generator", "kafka", "hdfs", "influx")}
+    assert series("health_dead_letters") == {"kafka": {w.start_ms: 0 for w in windows}}
+    lags = series("health_reconcile_lag")["seconds"]
+    assert lags == {w.start_ms: audits[w]["reconciled_lag_s"] for w in windows} and min(lags.values()) > 0
+
+
 def influx_snapshot(s: Settings, w: Window) -> dict:
     influx = client_from_settings(s)
     r = f"time >= {w.start_ms}ms AND time < {w.end_ms}ms"
@@ -328,6 +411,7 @@ def influx_snapshot(s: Settings, w: Window) -> dict:
 def test_backfill_reprocesses_the_windows_and_leaves_every_count_unchanged(two_windows, api):
     s, switched, windows, _, _ = two_windows
     before = {w: influx_snapshot(s, w) for w in windows}
+    api.pause(SPARK_DAG, False)  # a backfill runs only while its DAG is unpaused
     started = now()
     out = airflow_cli("backfill", "create", "--dag-id", SPARK_DAG, "--from-date", iso(windows[0].start),
                       "--to-date", iso(windows[-1].start), "--reprocess-behavior", "completed",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -119,13 +119,14 @@ def test_table_shows_every_tier_and_the_verdict():
 
 def test_audit_point_is_at_the_window_start_with_status_tag_and_integer_fields():
     s = Settings()
-    line = audit_line(s, W, settled(100, dead=2), "ok")
+    line = audit_line(s, W, settled(100, dead=2), "ok", W.end + timedelta(seconds=151.6))
     head, fields, ts = line.split(" ")
     assert head == f"{s.audit_measurement},status=ok"
     assert int(ts) == W.start_ms * 1_000_000
     parsed = dict(f.split("=") for f in fields.split(","))
     assert {k: parsed[k] for k in ("produced", "kafka", "hdfs", "influx")} == {
         "produced": "100i", "kafka": "100i", "hdfs": "100i", "influx": "98i"}
+    assert parsed["reconciled_lag_s"] == "152i"  # whole seconds from the window end to the verdict
 
 
 def test_burst_point_is_at_its_start_inside_its_window():
