@@ -16,7 +16,7 @@ import requests
 from carpipe.config import Settings
 from flume import agent_conf
 from flume.agent_conf import AGENT, CHANNEL, SOURCE, Channel, sink_names
-from stack.services import HADOOP_JAVA_OPTS, Stack, java_home
+from stack.services import HADOOP_JAVA_OPTS, Stack, java_home, log4j1_console
 
 # 512 MiB holds a full memory channel (200k events); the file channel keeps events on disk.
 JVM_OPTS = ["-Xmx512m", "-XX:+UseG1GC"]
@@ -72,7 +72,7 @@ class FlumeAgent:
     def start(self) -> "FlumeAgent":
         self.dir.mkdir(parents=True, exist_ok=True)
         self.conf_file.write_text(agent_conf.render(agent_conf.agent_properties(self.s, self.channel)))
-        self.log4j_file.write_text(agent_conf.LOG4J)
+        self.log4j_file.write_text(log4j1_console(agent_conf.QUIET_LOGGERS))
         self.port = _free_port(self.s.bind_host)
         self.proc = subprocess.Popen(self.command(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)

@@ -144,16 +144,6 @@ def render(props: dict[str, object]) -> str:
     return "".join(f"{k}={str(v).replace(chr(92), chr(92) * 2)}\n" for k, v in props.items())
 
 
-LOG4J = """\
-log4j.rootLogger=INFO, stdout
-log4j.appender.stdout=org.apache.log4j.ConsoleAppender
-log4j.appender.stdout.target=System.out
-log4j.appender.stdout.layout=org.apache.log4j.PatternLayout
-log4j.appender.stdout.layout.ConversionPattern=%d{ISO8601} %-5p [%t] %c{1}: %m%n
-log4j.logger.org.apache.kafka=WARN
-log4j.logger.org.apache.flume.conf.FlumeConfiguration=WARN
-log4j.logger.org.apache.hadoop=WARN
-log4j.logger.org.apache.flume.channel.file=WARN
-log4j.logger.org.apache.flume.instrumentation=WARN
-log4j.logger.org.eclipse.jetty=WARN
-"""
+# What the Flume agent logs at WARN only (its INFO lines repeat per batch or per roll).
+QUIET_LOGGERS = ("org.apache.kafka", "org.apache.flume.conf.FlumeConfiguration", "org.apache.hadoop",
+                 "org.apache.flume.channel.file", "org.apache.flume.instrumentation", "org.eclipse.jetty")

@@ -43,15 +43,17 @@ rootLogger.level = {level}
 rootLogger.appenderRef.stdout.ref = STDOUT
 """
 
-LOG4J1_CONSOLE = """\
-log4j.rootLogger=INFO, console
-log4j.appender.console=org.apache.log4j.ConsoleAppender
-log4j.appender.console.target=System.out
-log4j.appender.console.layout=org.apache.log4j.PatternLayout
-log4j.appender.console.layout.ConversionPattern=%d{ISO8601} %-5p [%t] %c{1}: %m%n
-log4j.logger.org.apache.hadoop.hdfs.StateChange=WARN
-log4j.logger.BlockStateChange=WARN
-"""
+def log4j1_console(quiet: tuple[str, ...]) -> str:
+    """A log4j 1.2 properties file (Hadoop and Flume log through reload4j): INFO to stdout, where
+    supervisord or the Airflow task log picks it up; the ``quiet`` loggers at WARN."""
+    return "".join([
+        "log4j.rootLogger=INFO, console\n",
+        "log4j.appender.console=org.apache.log4j.ConsoleAppender\n",
+        "log4j.appender.console.target=System.out\n",
+        "log4j.appender.console.layout=org.apache.log4j.PatternLayout\n",
+        "log4j.appender.console.layout.ConversionPattern=%d{ISO8601} %-5p [%t] %c{1}: %m%n\n",
+        *(f"log4j.logger.{name}=WARN\n" for name in quiet),
+    ])
 
 
 def java_home() -> Path:
@@ -192,7 +194,8 @@ class Stack:
         return {
             self.hadoop_conf / "core-site.xml": hadoop_site({k: str(v) for k, v in core.items()}),
             self.hadoop_conf / "hdfs-site.xml": hadoop_site({k: str(v) for k, v in hdfs.items()}),
-            self.hadoop_conf / "log4j.properties": LOG4J1_CONSOLE,
+            self.hadoop_conf / "log4j.properties": log4j1_console(
+                ("org.apache.hadoop.hdfs.StateChange", "BlockStateChange")),
             self.hadoop_conf / "log4j2.properties": LOG4J2_CONSOLE.replace("{level}", "info"),
         }
 
