@@ -38,11 +38,10 @@ if __package__ in (None, ""):  # run as a script (spark-submit): make the repo's
     _ROOT = Path(__file__).resolve().parents[1]
     sys.path[:0] = [p for p in (str(_ROOT), str(_ROOT / "plugins")) if p not in sys.path]
 
+from carpipe.influx import ROLLUP_MEASUREMENT, SUMMARY_MEASUREMENT  # noqa: E402
 from carpipe.windows import Window, parse_utc  # noqa: E402
 
 DEFAULT_SCHEMA = Path(__file__).resolve().parents[1] / "generator" / "schema" / "car_transaction.schema.json"
-ROLLUP_MEASUREMENT = "car_sales_1m"
-SUMMARY_MEASUREMENT = "window_summary"
 PASSWORD_ENV = "CARPIPE_INFLUX_PASSWORD"
 RESULT_PREFIX = "KAFKA_TO_INFLUX_RESULT "
 SOURCES = ("kafka", "hdfs", "auto")

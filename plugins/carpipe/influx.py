@@ -14,6 +14,11 @@ import requests
 
 RETRYABLE_STATUS = {429, 500, 502, 503, 504}
 
+# Measurements the Spark job writes besides the raw points (whose name is a setting): per-minute rollups
+# and the per-window summary the reconciliation reads.
+ROLLUP_MEASUREMENT = "car_sales_1m"
+SUMMARY_MEASUREMENT = "window_summary"
+
 
 class InfluxError(RuntimeError):
     pass

@@ -36,13 +36,11 @@ from datetime import datetime, timezone
 from typing import Literal
 
 from carpipe.config import Settings
-from carpipe.influx import InfluxClient
+from carpipe.influx import ROLLUP_MEASUREMENT, SUMMARY_MEASUREMENT, InfluxClient
 from carpipe.windows import Window
 
 Status = Literal["ok", "pending", "mismatch"]
 
-SUMMARY_MEASUREMENT = "window_summary"
-ROLLUP_MEASUREMENT = "car_sales_1m"
 ROLLUP_DIMENSIONS = ("brand", "country", "branch")
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from carpipe.config import Settings
 from carpipe.influx import InfluxClient
-from carpipe.reconcile import ROLLUP_MEASUREMENT, SUMMARY_MEASUREMENT
+from carpipe.influx import ROLLUP_MEASUREMENT, SUMMARY_MEASUREMENT
 
 MINUTE = 60_000
 WINDOW = 15 * MINUTE

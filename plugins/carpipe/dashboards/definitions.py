@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from carpipe.config import Settings, get_settings
 from carpipe.dashboards.model import Alert, Dashboard, Panel, Variable
-from carpipe.reconcile import ROLLUP_MEASUREMENT, SUMMARY_MEASUREMENT
+from carpipe.influx import ROLLUP_MEASUREMENT, SUMMARY_MEASUREMENT
 
 DATASOURCE_UID = "carpipe-influxdb"   # the provisioned data source (docker/grafana/provisioning/datasources)
 SALES_UID = "carpipe-car-sales"
