@@ -96,7 +96,7 @@ def parse_args(argv: list[str] | None = None) -> JobConfig:
                    help="auto: Kafka, or HDFS when retention removed part of the window from Kafka")
     p.add_argument("--kafka-bootstrap", required=True)
     p.add_argument("--topic", required=True)
-    p.add_argument("--hdfs-url", required=True, help="e.g. hdfs://namenode:9000")
+    p.add_argument("--hdfs-url", required=True, help="the NameNode URI, hdfs://<host>:<port>")
     p.add_argument("--hdfs-base", required=True, help="Flume's base directory (window dirs below it)")
     p.add_argument("--dead-letter-base", required=True)
     p.add_argument("--influx-url", required=True)
