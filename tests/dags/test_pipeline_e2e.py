@@ -393,6 +393,34 @@ def test_every_dashboard_panel_shows_what_the_pipeline_run_produced(two_windows)
     assert lags == {w.start_ms: audits[w]["reconciled_lag_s"] for w in windows} and min(lags.values()) > 0
 
 
+def test_the_dashboard_page_charts_the_pipeline_run(two_windows, tmp_path):
+    """/dashboard in headless Chromium, served against the run's database over the two windows: the
+    charts show the run's numbers; the screenshot is kept in tests/artifacts."""
+    from collections import Counter
+
+    from tests.dashboards.browser import ALL_LOADED, ARTIFACTS, CHART_DATA, TIMEOUT_MS, browser_page, stat_values
+    from tests.dashboards.serving import dashboard_server
+
+    s, _, windows, _, _ = two_windows
+    sales = pipeline_sales(windows, kafka_records(s))
+    per_window = [Counter(e["window"] for e in sales)[w] for w in windows]
+    with dashboard_server(s) as url, browser_page(tmp_path / "profile") as page:
+        page.goto(f"{url}/dashboard?from={windows[0].start_ms}&to={windows[-1].end_ms - 1}")
+        page.wait_for_function(ALL_LOADED, timeout=TIMEOUT_MS)
+        assert page.evaluate("window.carpipeDashboard.errors") == {}
+        charts = page.evaluate(CHART_DATA)
+        assert stat_values(page, "sales_totals")["transactions"] == f"{len(sales):,}"
+        interval_min = int(page.evaluate("window.carpipeDashboard.loaded.sales_tpm.interval")[:-1])
+        tpm = charts["sales_tpm"]["datasets"][0]["data"]
+        assert sum(v or 0 for v in tpm) * interval_min == pytest.approx(len(sales))
+        tiers = charts["health_tier_counts"]
+        assert [d["label"] for d in tiers["datasets"]] == ["generator", "kafka", "hdfs", "influx"]
+        assert [d["data"] for d in tiers["datasets"]] == [per_window] * 4
+        assert stat_values(page, "health_mismatch_count") == {"Mismatched windows": "0"}  # the no-value text
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "dashboard-pipeline-run.png"), full_page=True)
+
+
 def influx_snapshot(s: Settings, w: Window) -> dict:
     influx = client_from_settings(s)
     r = f"time >= {w.start_ms}ms AND time < {w.end_ms}ms"
