@@ -24,7 +24,8 @@ CONNECT_ARGS = {"timeout": 60}
 
 def _begin_immediate(conn, name) -> None:
     dbapi = conn.connection.dbapi_connection
-    if not dbapi.in_transaction:  # otherwise the SAVEPOINT nests in a transaction that already writes or reads
+    # pysqlite opens a transaction only at the first write, so in_transaction means it already holds the lock.
+    if not dbapi.in_transaction:
         dbapi.execute("BEGIN IMMEDIATE")
 
 
