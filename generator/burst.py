@@ -108,13 +108,12 @@ class Burst:
         return self.report
 
     def _produce(self, advance) -> float:
-        send, poll, record = self.producer.send, self.producer.poll, self.factory.record
+        send, poll, records = self.producer.send, self.producer.poll, self.factory.records
         topic, tally = self.topic, self.tally
         sent = 0
         start = last_progress = time.monotonic()
         for n in due_batches(self.count, self.rate):
-            event_time = utc_now_text()
-            send(topic, (record(event_time) for _ in range(n)), tally)
+            send(topic, records(utc_now_text(), n), tally)
             sent += n
             poll(0)
             if (now := time.monotonic()) - last_progress >= PROGRESS_EVERY:

@@ -15,7 +15,7 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Sequence
 
 from confluent_kafka import KafkaException, Producer
 
@@ -51,7 +51,8 @@ def producer_config(settings: Settings) -> dict:
 class Tally:
     """Delivery counts of one caller's records (a burst, a stream, one API request).
 
-    Callbacks may run on any thread that polls the producer, hence the lock.
+    ``delivered`` runs once per record, so it is kept lean: no lock, because EventProducer serves
+    callbacks on one thread at a time (its poll lock), and readers on other threads only read ints.
     """
 
     def __init__(self) -> None:
@@ -60,22 +61,21 @@ class Tally:
         self.failed = 0
         self.errors: Counter[str] = Counter()
         self.last_message = None  # the latest acknowledged record (topic, partition, offset)
-        self._lock = threading.Lock()
-        self._settled = threading.Condition(self._lock)
+        self._settled = threading.Condition()
 
     @property
     def pending(self) -> int:
         return self.produced - self.acknowledged - self.failed
 
     def delivered(self, err, msg) -> None:
-        with self._lock:
-            if err is None:
-                self.acknowledged += 1
-                self.last_message = msg
-            else:
-                self.failed += 1
-                self.errors[err.name() or str(err)] += 1
-            if self.produced == self.acknowledged + self.failed:
+        if err is None:
+            self.acknowledged += 1
+            self.last_message = msg
+        else:
+            self.failed += 1
+            self.errors[err.name() or str(err)] += 1
+        if self.acknowledged + self.failed == self.produced:
+            with self._settled:
                 self._settled.notify_all()
 
     def wait(self, timeout: float, poll=None) -> bool:
@@ -106,6 +106,8 @@ class EventProducer:
         self._producer = Producer(producer_config(settings))
         self._ensured: set[str] = set()
         self._lock = threading.Lock()
+        # Callbacks (Tally.delivered) run inside poll/flush: one thread at a time keeps them lock-free.
+        self._poll_lock = threading.Lock()
         self._poller: threading.Thread | None = None
         self._closing = threading.Event()
 
@@ -118,26 +120,27 @@ class EventProducer:
                 ensure_topic(self.settings.model_copy(update={"topic": topic}))
                 self._ensured.add(topic)
 
-    def send(self, topic: str, records: Iterable[tuple[str, bytes]], tally: Tally) -> None:
+    def send(self, topic: str, records: Sequence[tuple[str, bytes]], tally: Tally) -> None:
         """Produce (key, value) records, each acknowledged or failed later into ``tally``."""
         produce, delivered = self._producer.produce, tally.delivered
-        for key, value in records:
-            # Counted first: another thread may run this record's callback before produce() returns.
-            # Only the producing thread writes `produced`.
-            tally.produced += 1
-            try:
+        # Counted first: the poll thread may run a record's callback before produce() returns.
+        tally.produced += len(records)
+        queued = 0
+        try:
+            for queued, (key, value) in enumerate(records):
                 try:
                     produce(topic, value, key, on_delivery=delivered)
                 except BufferError:
                     self._produce_when_room(topic, key, value, delivered)
-            except BaseException:
-                tally.produced -= 1  # never queued, so never called back
-                raise
+            queued = len(records)
+        except BaseException:
+            tally.produced -= len(records) - queued  # never queued, so never called back
+            raise
 
     def _produce_when_room(self, topic: str, key: str, value: bytes, delivered) -> None:
         while True:
             # Local queue full: serve delivery callbacks to make room, then retry.
-            self._producer.poll(0.05)
+            self.poll(0.05)
             try:
                 self._producer.produce(topic, value, key, on_delivery=delivered)
                 return
@@ -145,11 +148,19 @@ class EventProducer:
                 continue
 
     def poll(self, timeout: float = 0) -> int:
-        return self._producer.poll(timeout)
+        """Serve delivery callbacks for up to ``timeout`` s; while another thread is serving them,
+        wait for it instead (up to ``timeout``) and return 0."""
+        if not self._poll_lock.acquire(timeout=timeout):
+            return 0
+        try:
+            return self._producer.poll(timeout)
+        finally:
+            self._poll_lock.release()
 
     def flush(self, timeout: float) -> int:
         """Flush; returns how many records are still not delivered (0 = all have callbacks)."""
-        return self._producer.flush(timeout)
+        with self._poll_lock:
+            return self._producer.flush(timeout)
 
     def reachable(self, topic: str, timeout: float = 3.0) -> dict:
         """Broker metadata for the health check; raises KafkaException when Kafka is unreachable."""
@@ -168,7 +179,7 @@ class EventProducer:
 
     def _poll_loop(self) -> None:
         while not self._closing.is_set():
-            self._producer.poll(0.2)
+            self.poll(0.2)
 
     def close(self) -> int:
         """Stop polling and flush; logs and returns the number of records left undelivered."""

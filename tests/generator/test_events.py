@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import json
-import random
 import subprocess
 import sys
 import uuid
 
 import jsonschema
+import numpy as np
 import pytest
 from pydantic import ValidationError
 
 from generator import catalog
 from generator.events import (SCHEMA_PATH, CarTransaction, EventFactory, format_event_time, generate,
-                              json_schema_text, uuid4_batch)
+                              json_schema_text, uuid4_texts)
 
 T = "2026-03-01T12:00:00.000Z"
 
@@ -50,13 +50,17 @@ def test_random_seed_is_recorded_and_replays():
     assert generate(factory.seed, 20, T) == first
 
 
-def test_uuid4_batch_is_the_stdlib_uuid4_of_the_same_bits():
-    r1, r2 = random.Random(7), random.Random(7)
-    for n in (1, 3, 256):
-        bits = r2.getrandbits(128 * n)
-        expected = [str(uuid.UUID(int=(bits >> 128 * j) % 2**128, version=4)) for j in range(n)]
-        batch = uuid4_batch(r1, n)
-        assert [batch.pop() for _ in range(n)] == expected
+def test_uuid4_texts_are_the_stdlib_uuid4_of_the_same_bytes():
+    raw = np.random.default_rng(7).integers(0, 256, size=(2000, 16), dtype=np.uint8)
+    assert uuid4_texts(raw) == [str(uuid.UUID(bytes=row.tobytes(), version=4)) for row in raw]
+
+
+def test_batch_sizes_do_not_change_the_sequence():
+    one_by_one = EventFactory(77)
+    singles = [one_by_one.record(T) for _ in range(EventFactory.BLOCK + 10)]
+    batched = EventFactory(77)
+    # Calls straddle the factory's internal blocks of draws.
+    assert batched.records(T, 5) + batched.records(T, EventFactory.BLOCK) + batched.records(T, 5) == singles
 
 
 def test_generated_records_validate_against_model_and_schema_file():
