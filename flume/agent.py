@@ -14,7 +14,7 @@ import time
 import requests
 
 from carpipe.config import Settings
-from flume import agent_conf
+from flume import agent_conf, interceptor
 from flume.agent_conf import AGENT, CHANNEL, SOURCE, Channel, sink_names
 from stack.services import HADOOP_JAVA_OPTS, Stack, java_home, log4j1_console
 
@@ -59,7 +59,7 @@ class FlumeAgent:
         if not any(jars.glob("flume-ng-node-*.jar")):
             raise AgentError(f"no Flume jars in {jars}: run `make install`")
         # The stack's Hadoop client config (replication 1, one DataNode) goes first on the classpath.
-        classpath = [str(Stack(self.s).hadoop_conf), str(jars / "*")]
+        classpath = [str(Stack(self.s).hadoop_conf), str(interceptor.classes_dir(self.s)), str(jars / "*")]
         return [
             str(java_home() / "bin" / "java"), *JVM_OPTS, *HADOOP_JAVA_OPTS,
             f"-Dlog4j.configuration=file:{self.log4j_file}",

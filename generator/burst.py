@@ -20,7 +20,7 @@ from carpipe.config import Settings, get_settings
 from generator.events import EventFactory, utc_now_text
 from generator.producer import EventProducer, Tally, get_producer
 
-MIN_TICK = 0.002       # seconds between batches at least (no sleep per event at high rates) ...
+MIN_TICK = 0.005       # seconds between batches at least (no sleep per event at high rates) ...
 MAX_TICK = 0.1         # ... and at most (keeps progress updates flowing at low rates)
 MAX_BATCH = 5_000      # produce at most this many events between two polls of the producer
 PROGRESS_EVERY = 0.1   # seconds between progress updates
@@ -136,15 +136,18 @@ def due_batches(count: int, rate: float | None) -> Iterator[int]:
     sent = 0
     start = time.monotonic()
     while sent < count:
-        due = count if rate is None else min(count, math.floor((time.monotonic() - start) * rate) + 1)
+        tick = time.monotonic()
+        due = count if rate is None else min(count, math.floor((tick - start) * rate) + 1)
         n = min(due - sent, MAX_BATCH)
         if n > 0:
             yield n
             sent += n
         if rate is not None and sent < count:
-            wait = start + sent / rate - time.monotonic()
+            # Wake when the next event is due, yet at least MIN_TICK after this tick began: at high rates
+            # each batch carries every event that fell due meanwhile, instead of spinning on one or two.
+            wait = max(start + sent / rate, tick + MIN_TICK) - time.monotonic()
             if wait > 0:
-                time.sleep(min(max(wait, MIN_TICK), MAX_TICK))
+                time.sleep(min(wait, MAX_TICK))
 
 
 class _progress_bar:

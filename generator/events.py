@@ -200,11 +200,21 @@ class EventFactory:
         }
         self._at, self._size = 0, n
 
+    def _dated(self, year: int) -> tuple[list[int], list[float]]:
+        """Model years and prices of the current block's events sold in ``year`` (cached: the year
+        changes once a year, bursts call records() hundreds of times a second)."""
+        b = self._block
+        if b.get("dated_year") != year:
+            model_year = np.maximum(year - b["age"], b["since"])
+            kept = self._kept[np.maximum(year - model_year, 0)]  # a model launched after the sale counts as new
+            b["dated_year"] = year
+            b["dated"] = (model_year.tolist(), (np.rint(b["list_price"] * kept * 100) / 100).tolist())
+        return b["dated"]
+
     def records(self, event_time: str, n: int) -> list[tuple[str, bytes]]:
         """The next ``n`` events as (Kafka key = transaction_id, UTF-8 JSON value), all stamped
         ``event_time`` as format_event_time gives it (model years count back from its year)."""
         out: list[tuple[str, bytes]] = []
-        now_year = int(event_time[:4])
         prefix = f'{{"schema_version":{SCHEMA_VERSION},"event_time":"{event_time}","transaction_id":"'
         while len(out) < n:
             if self._at == self._size:
@@ -212,13 +222,11 @@ class EventFactory:
             lo, hi = self._at, min(self._size, self._at + n - len(out))
             self._at = hi
             b = self._block
-            year = np.maximum(now_year - b["age"][lo:hi], b["since"][lo:hi])
-            kept = self._kept[np.maximum(now_year - year, 0)]  # a model launched after event_time counts as new
-            price = np.rint(b["list_price"][lo:hi] * kept * 100) / 100
+            years, prices = self._dated(int(event_time[:4]))
             tids = b["tid"][lo:hi]
             out += zip(tids, [f"{prefix}{tid}{buyer}{car}{y}{tail}{p!r}}}".encode()
                               for tid, buyer, car, y, tail, p in zip(tids, b["buyer"][lo:hi], b["car"][lo:hi],
-                                                                      year.tolist(), b["tail"][lo:hi], price.tolist())])
+                                                                      years[lo:hi], b["tail"][lo:hi], prices[lo:hi])])
         return out
 
     def record(self, event_time: str) -> tuple[str, bytes]:

@@ -16,7 +16,7 @@ fingerprint() { cat "$@" | sha256sum | cut -d' ' -f1; }
 
 # -- 1. Debian packages --------------------------------------------------------------------
 need=()
-dpkg -s openjdk-17-jdk-headless >/dev/null 2>&1 || [ -x /usr/lib/jvm/java-17-openjdk-amd64/bin/java ] || need+=(openjdk-17-jdk-headless)
+dpkg -s openjdk-17-jdk-headless >/dev/null 2>&1 || [ -x /usr/lib/jvm/java-17-openjdk-amd64/bin/javac ] || need+=(openjdk-17-jdk-headless)
 command -v mvn >/dev/null || need+=(maven)
 command -v influxd >/dev/null || need+=(influxdb)
 dpkg -s libkrb5-dev >/dev/null 2>&1 || need+=(libkrb5-dev)

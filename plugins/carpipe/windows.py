@@ -15,8 +15,8 @@ UTC = timezone.utc
 
 
 def check_length(seconds: int) -> None:
-    """Windows must be expressible as Flume's round-down buckets: ≤60 s dividing a minute, or
-    whole minutes dividing an hour."""
+    """Windows tile every hour (and so every day) exactly: ≤60 s dividing a minute, or whole minutes
+    dividing an hour, which cron schedules can express."""
     ok = (0 < seconds <= 60 and 60 % seconds == 0) or (
         seconds % 60 == 0 and 60 % (seconds // 60) == 0)
     if not ok:
@@ -62,7 +62,7 @@ class Window:
         return self.start_ms <= ts_ms < self.end_ms
 
     def hdfs_dir(self, base: str) -> str:
-        """The directory Flume writes this window to (see FLUME_PATH_PATTERN)."""
+        """The directory Flume writes this window to (flume/WindowInterceptor.java lays it out the same)."""
         return f"{base.rstrip('/')}/{self.start:%Y-%m-%d/%H-%M-%S}"
 
     def label(self) -> str:
@@ -73,17 +73,6 @@ class Window:
 
     def __str__(self) -> str:
         return f"[{self.start:%Y-%m-%dT%H:%M:%SZ}, {self.end:%Y-%m-%dT%H:%M:%SZ})"
-
-
-# The same layout expressed in Flume's HDFS-sink escapes (rounded down to the window start,
-# in UTC, from the event's Kafka timestamp header).
-FLUME_PATH_PATTERN = "%Y-%m-%d/%H-%M-%S"
-
-
-def flume_rounding(seconds: int) -> tuple[str, int]:
-    """(hdfs.roundUnit, hdfs.roundValue) that buckets timestamps into windows of this length."""
-    check_length(seconds)
-    return ("second", seconds) if seconds <= 60 else ("minute", seconds // 60)
 
 
 def to_utc(t: datetime) -> datetime:

@@ -19,24 +19,20 @@ SRC = f"{agent_conf.AGENT}.sources.{agent_conf.SOURCE}"
 CH = f"{agent_conf.AGENT}.channels.{agent_conf.CHANNEL}"
 
 
-def test_sink_path_is_the_window_dir_pattern():
+def test_sink_path_is_the_window_header_below_the_base_path():
     props = agent_conf.agent_properties(S)
-    path = props[f"{SINK}.hdfs.path"]
-    assert path == f"{S.hdfs_url}/Cars/%Y-%m-%d/%H-%M-%S"
-    # Flume's escapes used here mean what strftime's do: expanded for a window start, the path is
-    # exactly Window.hdfs_dir.
-    w = Window.containing(datetime(2026, 3, 1, 10, 7, tzinfo=UTC), 900)
-    expanded = w.start.strftime(path.removeprefix(S.hdfs_url))
-    assert expanded == w.hdfs_dir("/Cars") == "/Cars/2026-03-01/10-00-00"
-
-
-@pytest.mark.parametrize("seconds,unit,value", [(900, "minute", 15), (20, "second", 20), (3600, "minute", 60)])
-def test_sink_buckets_by_kafka_timestamp_in_utc(seconds, unit, value):
-    props = agent_conf.agent_properties(S.model_copy(update={"window_seconds": seconds}))
+    assert props[f"{SINK}.hdfs.path"] == f"{S.hdfs_url}/Cars/%{{window}}"
+    # No time escape: the agent's clock cannot leak into the bucketing (the header carries the window).
     assert props[f"{SINK}.hdfs.useLocalTimeStamp"] == "false"
-    assert props[f"{SINK}.hdfs.timeZone"] == "UTC"
-    assert (props[f"{SINK}.hdfs.round"], props[f"{SINK}.hdfs.roundUnit"], props[f"{SINK}.hdfs.roundValue"]) \
-        == ("true", unit, value)
+    assert not any(k.endswith(("hdfs.round", "hdfs.roundUnit", "hdfs.roundValue")) for k in props)
+
+
+@pytest.mark.parametrize("seconds", [900, 20, 3600])
+def test_source_interceptor_buckets_by_the_configured_window(seconds):
+    props = agent_conf.agent_properties(S.model_copy(update={"window_seconds": seconds}))
+    assert props[f"{SRC}.interceptors"] == "window"
+    assert props[f"{SRC}.interceptors.window.type"] == "carpipe.flume.WindowInterceptor$Builder"
+    assert props[f"{SRC}.interceptors.window.windowSeconds"] == seconds
     assert props[f"{SINK}.hdfs.rollInterval"] == seconds
     assert 5 <= props[f"{SINK}.hdfs.idleTimeout"] <= 60
 
@@ -73,8 +69,8 @@ def test_unknown_channel_is_rejected():
 
 
 def test_render_escapes_backslashes_for_java_properties():
+    assert agent_conf.render({"a.pattern": r"[\r\n]", "b": 1}) == "a.pattern=[\\\\r\\\\n]\nb=1\n"
     text = agent_conf.render(agent_conf.agent_properties(S))
-    assert f"{SRC}.interceptors.oneline.searchPattern=[\\\\r\\\\n]\n" in text
     assert f"{SINK}.hdfs.inUseSuffix=.tmp\n" in text
 
 
