@@ -1,11 +1,12 @@
-# Airflow with the project's pinned dependency set, a Java 17 runtime for spark-submit, and the
-# JVM jars (Spark Kafka connector, Flume) resolved from the same pom as the embedded stack.
+# Airflow with the project's pinned dependency set, a Java 17 JDK (spark-submit; javac builds the Flume
+# agent's interceptor, flume/interceptor.py), and the JVM jars (Spark Kafka connector, Flume) resolved
+# from the same pom as the embedded stack.
 FROM maven:3.9-eclipse-temurin-17 AS jars
 COPY stack/jvm /src/stack/jvm
 RUN mvn -B -q -f /src/stack/jvm/pom.xml package -Djars.dir=/jars
 
 FROM python:3.11-slim-bookworm
-RUN apt-get update && apt-get install -y --no-install-recommends openjdk-17-jre-headless libkrb5-dev gcc \
+RUN apt-get update && apt-get install -y --no-install-recommends openjdk-17-jdk-headless libkrb5-dev gcc \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /opt/carpipe
 COPY requirements.txt constraints.txt ./

@@ -69,9 +69,12 @@ class FlumeAgent:
             "-n", AGENT, "-f", str(self.conf_file), "--no-reload-conf",
         ]
 
+    def properties(self) -> dict[str, object]:
+        return agent_conf.agent_properties(self.s, self.channel)
+
     def start(self) -> "FlumeAgent":
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.conf_file.write_text(agent_conf.render(agent_conf.agent_properties(self.s, self.channel)))
+        self.conf_file.write_text(agent_conf.render(self.properties()))
         self.log4j_file.write_text(log4j1_console(agent_conf.QUIET_LOGGERS))
         self.port = _free_port(self.s.bind_host)
         self.proc = subprocess.Popen(self.command(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

@@ -8,8 +8,33 @@ import importlib
 import os
 import pkgutil
 import sys
+import time
 
 import tests.bench as pkg
+
+SETTLE_IDLE = 0.6     # a benchmark starts once the machine is this idle over a second ...
+SETTLE_TIMEOUT = 90   # ... or after this many seconds (then says so): the previous one's cleanup and
+                      # the stack's own background work would otherwise be measured with it
+
+
+def idle_share(seconds: float = 1.0) -> float:
+    def sample() -> tuple[int, int]:
+        fields = [int(x) for x in open("/proc/stat").readline().split()[1:]]
+        return fields[3] + fields[4], sum(fields)  # idle + iowait, total
+    i0, t0 = sample()
+    time.sleep(seconds)
+    i1, t1 = sample()
+    return (i1 - i0) / max(t1 - t0, 1)
+
+
+def settle() -> None:
+    start = time.monotonic()
+    while (idle := idle_share()) < SETTLE_IDLE:
+        if time.monotonic() - start < 1.5:
+            print(f"waiting for the machine to settle (idle {idle:.0%}, want {SETTLE_IDLE:.0%}) ...", flush=True)
+        if time.monotonic() - start > SETTLE_TIMEOUT:
+            print(f"machine still busy after {SETTLE_TIMEOUT}s (idle {idle:.0%}): measuring anyway", flush=True)
+            return
 
 
 def main() -> int:
@@ -22,6 +47,7 @@ def main() -> int:
         return 2
     for name in names:
         print(f"\n=== {name} ===", flush=True)
+        settle()
         importlib.import_module(f"tests.bench.{name}").main()
     return 0
 
