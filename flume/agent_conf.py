@@ -12,7 +12,8 @@ Kafka source -> channel -> HDFS sink, improving on the seed's ``kafkatohdfs.conf
   ``timestamp`` header, which Flume 1.11's Kafka source sets to the Kafka record timestamp (the broker's
   LogAppendTime on our topic): the window start in UTC as ``Window.hdfs_dir`` lays it out, so the sink's
   path is ``<base>/%{window}``. It also keeps each record on one line and drops the other headers.
-  Flume's own time escapes would do the bucketing too, at ~15 us of sink CPU per event (see the bench).
+  Flume's own time escapes would do the bucketing too, at 10-30 us more agent CPU per event
+  (``BENCH=flume make bench`` measures both).
   Files are JSON lines, named ``*.jsonl.tmp`` while open and renamed on close.
 """
 
