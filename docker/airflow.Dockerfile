@@ -1,5 +1,5 @@
 # Airflow with the project's pinned dependency set, a Java 17 JDK (spark-submit; javac builds the Flume
-# agent's interceptor, flume/interceptor.py), and the JVM jars (Spark Kafka connector, Flume) resolved
+# agent's interceptor and sink, flume/extensions.py), and the JVM jars (Spark Kafka connector, Flume) resolved
 # from the same pom as the embedded stack.
 FROM maven:3.9-eclipse-temurin-17 AS jars
 COPY stack/jvm /src/stack/jvm

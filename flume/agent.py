@@ -14,7 +14,7 @@ import time
 import requests
 
 from carpipe.config import Settings
-from flume import agent_conf, interceptor
+from flume import agent_conf, extensions
 from flume.agent_conf import AGENT, CHANNEL, SOURCE, Channel, sink_names
 from stack.services import HADOOP_JAVA_OPTS, Stack, java_home, log4j1_console
 
@@ -59,7 +59,7 @@ class FlumeAgent:
         if not any(jars.glob("flume-ng-node-*.jar")):
             raise AgentError(f"no Flume jars in {jars}: run `make install`")
         # The stack's Hadoop client config (replication 1, one DataNode) goes first on the classpath.
-        classpath = [str(Stack(self.s).hadoop_conf), str(interceptor.classes_dir(self.s)), str(jars / "*")]
+        classpath = [str(Stack(self.s).hadoop_conf), str(extensions.classes_dir(self.s)), str(jars / "*")]
         return [
             str(java_home() / "bin" / "java"), *JVM_OPTS, *HADOOP_JAVA_OPTS,
             f"-Dlog4j.configuration=file:{self.log4j_file}",
@@ -71,6 +71,9 @@ class FlumeAgent:
 
     def properties(self) -> dict[str, object]:
         return agent_conf.agent_properties(self.s, self.channel)
+
+    def sink_names(self) -> list[str]:
+        return sink_names()
 
     def start(self) -> "FlumeAgent":
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -101,7 +104,7 @@ class FlumeAgent:
         """Until the metrics show the source, channel and sink all started (a component with a bad
         config is silently left out by Flume, so its absence is a failure, not a warning)."""
         deadline = time.monotonic() + timeout
-        wanted = {f"SOURCE.{SOURCE}", f"CHANNEL.{CHANNEL}", *(f"SINK.{n}" for n in sink_names())}
+        wanted = {f"SOURCE.{SOURCE}", f"CHANNEL.{CHANNEL}", *(f"SINK.{n}" for n in self.sink_names())}
         last: dict = {}
         while time.monotonic() < deadline:
             if not self.alive():
@@ -157,7 +160,7 @@ def component(metrics: dict, kind: str) -> dict[str, float]:
     """The counters of our SOURCE / CHANNEL, or of all SINKs summed."""
     if kind == "SINK":
         total: dict[str, float] = {}
-        for counters in sinks(metrics):
+        for counters in (v for k, v in metrics.items() if k.startswith("SINK.")):
             for k, v in counters.items():
                 total[k] = total.get(k, 0.0) + v
         return total

@@ -4,8 +4,7 @@
    writes it to HDFS; events/s from the first event accepted to the last written, and the agent's CPU
    time per event over that span (comparable across machine loads, unlike events/s). Baselines: a plain
    confluent-kafka consumer reading the same records (the ceiling for any Kafka reader here), and the
-   file channel with the configuration WindowInterceptor replaced (Flume's own time escapes and regex
-   interceptor).
+   file channel with the sinks WindowSink replaced (Flume's own HDFS sink, four of them).
 2. Lag behind a generator burst at BURST_RATE events/s for BURST_SECONDS (``generator.burst``):
    the agent runs first and is warmed up with WARMUP events (in production it runs a whole window);
    the backlog (records not yet committed by the group + events in the channel)
@@ -41,7 +40,6 @@ PREFILL = 200_000
 BURST_RATE = 20_000
 BURST_SECONDS = 15
 WARMUP = 100_000
-CHANNELS = ("memory", "file")
 TIMEOUT = 600
 
 
@@ -60,27 +58,36 @@ def written(agent: FlumeAgent) -> int:
     return int(component(agent.metrics(), "SINK").get("EventDrainSuccessCount", 0))
 
 
-class TimeEscapesAgent(FlumeAgent):
-    """The agent as configured before WindowInterceptor: the HDFS sink buckets with Flume's time escapes
-    (rounded down to the window, in UTC, from the timestamp header) and Flume's regex search_replace
-    interceptor keeps each record on one line."""
+class FlumeSinkAgent(FlumeAgent):
+    """The agent as configured before WindowSink: four of Flume's own HDFS sinks (one alone is bound by
+    its per-event thread hand-off), bucketing by the interceptor's window header."""
+
+    SINKS = 4
+
+    def sink_names(self) -> list[str]:
+        return [f"{agent_conf.SINK}-{i}" for i in range(1, self.SINKS + 1)]
 
     def properties(self) -> dict[str, object]:
         props = super().properties()
-        src = f"{agent_conf.AGENT}.sources.{agent_conf.SOURCE}"
-        for key in [k for k in props if k.startswith(f"{src}.interceptors")]:
+        for key in [k for k in props if k.startswith(f"{agent_conf.AGENT}.sinks")]:
             del props[key]
-        props |= {f"{src}.interceptors": "oneline", f"{src}.interceptors.oneline.type": "search_replace",
-                  f"{src}.interceptors.oneline.searchPattern": r"[\r\n]",
-                  f"{src}.interceptors.oneline.charset": "ISO-8859-1"}
-        seconds = self.s.window_seconds
-        unit, value = ("second", seconds) if seconds <= 60 else ("minute", seconds // 60)
-        path = f"{self.s.hdfs_url.rstrip('/')}{self.s.hdfs_base_path.rstrip('/')}/%Y-%m-%d/%H-%M-%S"
-        for name in agent_conf.sink_names():
-            sink = f"{agent_conf.AGENT}.sinks.{name}"
-            props |= {f"{sink}.hdfs.path": path, f"{sink}.hdfs.timeZone": "UTC", f"{sink}.hdfs.round": "true",
-                      f"{sink}.hdfs.roundUnit": unit, f"{sink}.hdfs.roundValue": value}
+        props[f"{agent_conf.AGENT}.sinks"] = " ".join(self.sink_names())
+        for i, name in enumerate(self.sink_names(), 1):
+            sink, hdfs = f"{agent_conf.AGENT}.sinks.{name}", f"{agent_conf.AGENT}.sinks.{name}.hdfs"
+            props |= {f"{sink}.type": "hdfs", f"{sink}.channel": agent_conf.CHANNEL,
+                      f"{hdfs}.path": agent_conf.hdfs_base(self.s) + "/%{window}",
+                      f"{hdfs}.filePrefix": f"{agent_conf.FILE_PREFIX}-{i}",
+                      f"{hdfs}.fileSuffix": agent_conf.FILE_SUFFIX, f"{hdfs}.inUseSuffix": agent_conf.IN_USE_SUFFIX,
+                      f"{hdfs}.fileType": "DataStream", f"{hdfs}.batchSize": agent_conf.SINK_BATCH,
+                      f"{hdfs}.rollInterval": self.s.window_seconds, f"{hdfs}.rollCount": 0,
+                      f"{hdfs}.rollSize": agent_conf.ROLL_BYTES,
+                      f"{hdfs}.idleTimeout": agent_conf.idle_seconds(self.s.window_seconds)}
         return props
+
+
+# column -> (channel, agent): ours with either channel, and the file channel with Flume's HDFS sinks.
+CASES = {"memory channel (seed)": ("memory", FlumeAgent), "file channel (ours)": ("file", FlumeAgent),
+         "file + Flume's HDFS sink x4 (before)": ("file", FlumeSinkAgent)}
 
 
 def drain_throughput(s: Settings, channel: str, total: int, agent_class=FlumeAgent) -> dict:
@@ -144,10 +151,10 @@ def wait_for_member(s: Settings, timeout: float = 120) -> None:
     raise RuntimeError(f"consumer group {s.flume_consumer_group} has no member after {timeout:.0f}s")
 
 
-def lag_behind_burst(s: Settings, channel: str) -> dict:
+def lag_behind_burst(s: Settings, channel: str, agent_class=FlumeAgent) -> dict:
     ensure_topic(s)
     lag = GroupLag(s)
-    agent = FlumeAgent(s, channel, log_prefix=f"flume[{channel}] | ").start()
+    agent = agent_class(s, channel, log_prefix=f"flume[{channel}] | ").start()
     samples: list[int] = []
     stop = threading.Event()
 
@@ -199,46 +206,46 @@ def main() -> None:
     tag = f"flume-bench-{uuid.uuid4().hex[:8]}"
     prefill_topic = f"{tag}-fill"
     used: list[Settings] = []
-    topics = [prefill_topic] + [f"{tag}-b-{c}" for c in CHANNELS]
-    console = Console(width=140)
+    topics = [prefill_topic] + [f"{tag}-b{i}" for i in range(len(CASES))]
+    console = Console(width=160)
+    drains, bursts = {}, {}
     try:
         fill = base.model_copy(update={"topic": prefill_topic})
         ensure_topic(fill)
         console.print(f"pre-filling {prefill_topic} with {PREFILL} events ...")
         fill_report = Burst(PREFILL, None, seed=1, settings=fill).run(progress=False)
         assert fill_report.ok, fill_report.as_dict()
-        drains = {}
-        for ch in CHANNELS:
-            used.append(case_settings(base, tag, prefill_topic, ch))
-            drains[ch] = drain_throughput(used[-1], ch, PREFILL)
-        used.append(case_settings(base, tag, prefill_topic, "escapes"))
-        escapes = drain_throughput(used[-1], "file", PREFILL, TimeEscapesAgent)
+        for i, (label, (channel, agent_class)) in enumerate(CASES.items()):
+            console.print(f"drain: {label} ...")
+            used.append(case_settings(base, tag, prefill_topic, f"{channel}{i}"))
+            drains[label] = drain_throughput(used[-1], channel, PREFILL, agent_class)
         baseline = kafka_read_baseline(fill, PREFILL)
-        bursts = {}
-        for ch in CHANNELS:
-            used.append(case_settings(base, tag, f"{tag}-b-{ch}", ch))
-            bursts[ch] = lag_behind_burst(used[-1], ch)
+        for i, (label, (channel, agent_class)) in enumerate(CASES.items()):
+            console.print(f"burst: {label} ...")
+            used.append(case_settings(base, tag, topics[1 + i], f"{channel}{i}"))
+            bursts[label] = lag_behind_burst(used[-1], channel, agent_class)
     finally:
         cleanup(base, tag, topics, used)
 
     t = Table(title=f"Kafka -> Flume -> HDFS ({PREFILL} events drained; burst {BURST_RATE}/s x {BURST_SECONDS}s)")
     t.add_column("measure")
-    t.add_column("memory channel (seed)", justify="right")
-    t.add_column("file channel (ours)", justify="right")
+    for label in CASES:
+        t.add_column(label, justify="right")
     t.add_column("baseline: confluent-kafka read", justify="right")
-    t.add_row("drain throughput, events/s", *(f"{drains[c]['rate']:,.0f}" for c in CHANNELS),
-              f"{baseline['rate']:,.0f}")
-    t.add_row("drain: agent CPU per event, us", *(f"{drains[c]['cpu_us']:.0f}" for c in CHANNELS), "")
-    t.add_row("drain, warm JVM (2nd half): events/s", *(f"{drains[c]['warm_rate']:,.0f}" for c in CHANNELS), "")
-    t.add_row("drain, warm JVM: agent CPU per event, us", *(f"{drains[c]['warm_cpu_us']:.0f}" for c in CHANNELS), "")
-    t.add_row("drain time, s", *(f"{drains[c]['seconds']:.1f}" for c in CHANNELS), f"{baseline['seconds']:.1f}")
-    t.add_row("drain, warm, with Flume's time escapes: events/s", "", f"{escapes['warm_rate']:,.0f}", "")
-    t.add_row("drain, warm, with Flume's time escapes: CPU/event, us", "", f"{escapes['warm_cpu_us']:.0f}", "")
-    t.add_row("burst: producer rate achieved, events/s", *(f"{bursts[c]['producer_rate']:,.0f}" for c in CHANNELS), "")
-    t.add_row("burst: events produced", *(f"{bursts[c]['produced']:,}" for c in CHANNELS), "")
-    t.add_row("burst: max backlog, events", *(f"{bursts[c]['max_backlog']:,}" for c in CHANNELS), "")
-    t.add_row("burst: max backlog, s of input", *(f"{bursts[c]['max_lag_s']:.1f}" for c in CHANNELS), "")
-    t.add_row("burst: all written, s after burst end", *(f"{bursts[c]['catch_up_s']:.1f}" for c in CHANNELS), "")
+
+    def row(name: str, results: dict, key: str, fmt: str, extra: str = "") -> None:
+        t.add_row(name, *(format(results[c][key], fmt) for c in CASES), extra)
+
+    row("drain throughput, events/s", drains, "rate", ",.0f", f"{baseline['rate']:,.0f}")
+    row("drain: agent CPU per event, us", drains, "cpu_us", ".0f")
+    row("drain, warm JVM (2nd half): events/s", drains, "warm_rate", ",.0f")
+    row("drain, warm JVM: agent CPU per event, us", drains, "warm_cpu_us", ".0f")
+    row("drain time, s", drains, "seconds", ".1f", f"{baseline['seconds']:.1f}")
+    row("burst: producer rate achieved, events/s", bursts, "producer_rate", ",.0f")
+    row("burst: events produced", bursts, "produced", ",")
+    row("burst: max backlog, events", bursts, "max_backlog", ",")
+    row("burst: max backlog, s of input", bursts, "max_lag_s", ".1f")
+    row("burst: all written, s after burst end", bursts, "catch_up_s", ".1f")
     console.print(t)
     console.print(f"load average at the end: {' / '.join(f'{x:.1f}' for x in os.getloadavg())} (1/5/15 min) "
                   f"on {os.cpu_count()} cores")

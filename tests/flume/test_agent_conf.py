@@ -19,12 +19,12 @@ SRC = f"{agent_conf.AGENT}.sources.{agent_conf.SOURCE}"
 CH = f"{agent_conf.AGENT}.channels.{agent_conf.CHANNEL}"
 
 
-def test_sink_path_is_the_window_header_below_the_base_path():
-    props = agent_conf.agent_properties(S)
-    assert props[f"{SINK}.hdfs.path"] == f"{S.hdfs_url}/Cars/%{{window}}"
-    # No time escape: the agent's clock cannot leak into the bucketing (the header carries the window).
-    assert props[f"{SINK}.hdfs.useLocalTimeStamp"] == "false"
-    assert not any(k.endswith(("hdfs.round", "hdfs.roundUnit", "hdfs.roundValue")) for k in props)
+def test_sinks_are_ours_writing_below_the_base_path():
+    props = agent_conf.agent_properties(S.model_copy(update={"hdfs_url": "hdfs://nn.example:8020/"}))
+    assert props[f"{SINK}.type"] == "carpipe.flume.WindowSink"
+    assert props[f"{SINK}.path"] == "hdfs://nn.example:8020/Cars"
+    # The window header carries the bucket: no setting of Flume's HDFS sink (time escapes, local clock).
+    assert not any(".hdfs." in k for k in props)
 
 
 @pytest.mark.parametrize("seconds", [900, 20, 3600])
@@ -33,15 +33,15 @@ def test_source_interceptor_buckets_by_the_configured_window(seconds):
     assert props[f"{SRC}.interceptors"] == "window"
     assert props[f"{SRC}.interceptors.window.type"] == "carpipe.flume.WindowInterceptor$Builder"
     assert props[f"{SRC}.interceptors.window.windowSeconds"] == seconds
-    assert props[f"{SINK}.hdfs.rollInterval"] == seconds
-    assert 5 <= props[f"{SINK}.hdfs.idleTimeout"] <= 60
+    assert props[f"{SINK}.rollSeconds"] == seconds
+    assert 5 <= props[f"{SINK}.idleSeconds"] <= 60
 
 
 def test_every_sink_writes_its_own_files_into_the_same_windows():
     props = agent_conf.agent_properties(S)
     assert props[f"{agent_conf.AGENT}.sinks"].split() == agent_conf.sink_names()
-    assert len({props[f"{k}.hdfs.filePrefix"] for k in SINKS}) == len(SINKS) == agent_conf.SINKS
-    assert len({props[f"{k}.hdfs.path"] for k in SINKS}) == 1
+    assert len({props[f"{k}.filePrefix"] for k in SINKS}) == len(SINKS) == agent_conf.SINKS
+    assert len({props[f"{k}.path"] for k in SINKS}) == 1
     assert all(props[f"{k}.channel"] == agent_conf.CHANNEL for k in SINKS)
 
 
@@ -58,7 +58,7 @@ def test_file_channel_is_default_and_keyed_by_group():
     assert props[f"{CH}.type"] == "file"
     assert props[f"{CH}.checkpointDir"] == S.state_dir / "flume" / "g" / "checkpoint"
     assert props[f"{CH}.transactionCapacity"] >= props[f"{SRC}.batchSize"]
-    assert props[f"{CH}.transactionCapacity"] >= props[f"{SINK}.hdfs.batchSize"]
+    assert props[f"{CH}.transactionCapacity"] >= props[f"{SINK}.batchSize"]
     mem = agent_conf.agent_properties(S, "memory")
     assert mem[f"{CH}.type"] == "memory" and f"{CH}.checkpointDir" not in mem
 
@@ -71,7 +71,7 @@ def test_unknown_channel_is_rejected():
 def test_render_escapes_backslashes_for_java_properties():
     assert agent_conf.render({"a.pattern": r"[\r\n]", "b": 1}) == "a.pattern=[\\\\r\\\\n]\nb=1\n"
     text = agent_conf.render(agent_conf.agent_properties(S))
-    assert f"{SINK}.hdfs.inUseSuffix=.tmp\n" in text
+    assert f"{SINK}.inUseSuffix=.tmp\n" in text
 
 
 def test_identity_of_events_and_poison():

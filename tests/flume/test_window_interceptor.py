@@ -3,7 +3,6 @@ the source as the agent does, run through the real Flume interceptor API by a Ja
 
 from __future__ import annotations
 
-import subprocess
 from datetime import datetime
 from pathlib import Path
 
@@ -11,8 +10,8 @@ import pytest
 
 from carpipe.config import get_settings
 from carpipe.windows import UTC, Window
-from flume import interceptor
-from stack.services import java_home
+from flume import extensions
+from tests.flume.java_probe import compile_probe, run_probe
 
 PROBE = Path(__file__).with_name("InterceptorProbe.java")
 
@@ -21,22 +20,15 @@ PROBE = Path(__file__).with_name("InterceptorProbe.java")
 def classpath(tmp_path_factory) -> str:
     """The interceptor built as the agent builds it, plus the probe compiled once for the module."""
     s = get_settings()
-    classpath = f"{interceptor.classes_dir(s)}:{s.jars_dir / 'flume' / '*'}"
-    out_dir = tmp_path_factory.mktemp("probe")
-    javac = subprocess.run([str(java_home() / "bin" / "javac"), "-d", str(out_dir), "-cp", classpath, str(PROBE)],
-                           capture_output=True, text=True, timeout=300)
-    assert javac.returncode == 0, javac.stderr[-3000:]
-    return f"{out_dir}:{classpath}"
+    return compile_probe(PROBE, tmp_path_factory.mktemp("probe"),
+                         f"{extensions.classes_dir(s)}:{s.jars_dir / 'flume' / '*'}")
 
 
 @pytest.fixture
 def probe(classpath):
     def run(lines: list[tuple[object, str, bytes]]) -> list[list[str]]:
         stdin = "".join(f"{seconds}\t{ts}\t{body.hex()}\n" for seconds, ts, body in lines)
-        out = subprocess.run([str(java_home() / "bin" / "java"), "-cp", classpath, "InterceptorProbe"],
-                             input=stdin, capture_output=True, text=True, timeout=120)
-        assert out.returncode == 0, out.stderr[-3000:]
-        return [line.split("\t") for line in out.stdout.splitlines()]
+        return [line.split("\t") for line in run_probe(classpath, "InterceptorProbe", stdin)]
     return run
 
 

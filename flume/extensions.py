@@ -1,6 +1,7 @@
-"""The agent's own interceptor (flume/WindowInterceptor.java), compiled against the installed Flume jars.
+"""The agent's own Java components, compiled against the installed Flume jars: the source's interceptor
+(flume/WindowInterceptor.java) and the HDFS sink (flume/WindowSink.java).
 
-Built on first use into the state directory, one directory per source hash, so an edited source is
+Built on first use into the state directory, one directory per hash of the sources, so an edited source is
 rebuilt and agents of different versions never share classes. Compiling into a temporary directory that
 is renamed into place keeps two agents starting at once from seeing a half-written build.
 """
@@ -16,8 +17,9 @@ from pathlib import Path
 from carpipe.config import Settings
 from stack.services import java_home
 
-SOURCE = Path(__file__).with_name("WindowInterceptor.java")
-BUILDER = "carpipe.flume.WindowInterceptor$Builder"
+SOURCES = tuple(Path(__file__).with_name(name) for name in ("WindowInterceptor.java", "WindowSink.java"))
+INTERCEPTOR_BUILDER = "carpipe.flume.WindowInterceptor$Builder"
+SINK = "carpipe.flume.WindowSink"
 
 
 class BuildError(RuntimeError):
@@ -25,8 +27,8 @@ class BuildError(RuntimeError):
 
 
 def classes_dir(s: Settings) -> Path:
-    """The compiled interceptor's class directory (built if missing): goes on the agent's classpath."""
-    digest = hashlib.sha256(SOURCE.read_bytes()).hexdigest()[:16]
+    """The compiled components' class directory (built if missing): goes on the agent's classpath."""
+    digest = hashlib.sha256(b"".join(src.read_bytes() for src in SOURCES)).hexdigest()[:16]
     target = s.state_dir / "flume" / "classes" / digest
     if target.exists():
         return target
@@ -37,10 +39,10 @@ def classes_dir(s: Settings) -> Path:
     build = Path(tempfile.mkdtemp(prefix=f"{digest}.", dir=target.parent))
     try:
         out = subprocess.run([str(javac), "-nowarn", "--release", "17", "-d", str(build),
-                              "-cp", str(s.jars_dir / "flume" / "*"), str(SOURCE)],
+                              "-cp", str(s.jars_dir / "flume" / "*"), *map(str, SOURCES)],
                              capture_output=True, text=True, timeout=300)
         if out.returncode != 0:
-            raise BuildError(f"javac failed on {SOURCE.name}:\n{out.stderr[-4000:]}")
+            raise BuildError(f"javac failed on {', '.join(src.name for src in SOURCES)}:\n{out.stderr[-4000:]}")
         try:
             build.rename(target)
         except OSError:  # another agent built it meanwhile
