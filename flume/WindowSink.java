@@ -223,10 +223,12 @@ public final class WindowSink extends AbstractSink implements Configurable, Batc
       tx.commit();
       counter.addToEventDrainSuccessCount(taken);
     } catch (IOException e) {
+      interrupted |= Thread.interrupted();
       tx.rollback();
       counter.incrementEventWriteFail();
       throw new EventDeliveryException(getName() + ": writing " + taken + " event(s) to HDFS failed", e);
     } catch (Throwable t) {
+      interrupted |= Thread.interrupted();
       tx.rollback();
       counter.incrementEventWriteOrChannelFail(t);
       if (t instanceof Error) {

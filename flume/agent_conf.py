@@ -108,6 +108,8 @@ def agent_properties(s: Settings, channel: Channel = "file") -> dict[str, object
             f"{sink}.idleSeconds": idle_seconds(s.window_seconds),
             f"{sink}.rollBytes": ROLL_BYTES,
             f"{sink}.callTimeoutSeconds": 60,
+            # An idle sink looks at the channel this often (Flume's sink runner would back off up to 5 s).
+            f"{sink}.pollMillis": 200,
         }
     if channel == "file":
         d = state_dir(s)

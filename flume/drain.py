@@ -13,7 +13,7 @@ the channel's put count P0 covers every such record. Then, from successive metri
    every sink has counted two more since step 1 held, the transactions open at that moment have
    committed (their records are flushed to HDFS) or rolled back into the queue and been taken again
    in full (a batch is never smaller than what a rollback returns), and committed before the next.
-   Idle sinks still count an empty batch every few seconds (the sink runner's backoff is <= 5 s).
+   Idle sinks still count an empty batch every ``pollMillis`` (flume/WindowSink.java).
 """
 
 from __future__ import annotations
