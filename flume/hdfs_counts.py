@@ -4,11 +4,12 @@ Layout: ``Window.hdfs_dir(base)`` holds files of JSON lines, one Kafka record va
 records included verbatim), ``*.tmp`` while Flume still has them open.
 
 Delivery guarantee (the reconciliation relies on it): **at-least-once**. With the file channel nothing
-the source has committed to Kafka is lost, even on a crash. Duplicates appear only after a crash (SIGKILL,
-power loss, OOM) and only for the batches in flight at that moment: the source batch put into the
-channel but not yet committed to Kafka (re-read on restart; <= SOURCE_BATCH records) and the sink
-batches written to HDFS but not yet committed in the channel (re-taken on restart; <= SINK_BATCH records
-for each of the SINKS sinks).
+the source has committed to Kafka is lost, even on a crash. Duplicates appear only after a crash
+(SIGKILL, power loss, OOM) or a failed HDFS write, and only for the batches in flight at that moment: the
+source batch put into the channel but not yet committed to Kafka (re-read on restart; <= SOURCE_BATCH
+records) and the sink batches written to HDFS but not yet committed in the channel (re-taken on restart;
+<= SINK_BATCH records for each of the SINKS sinks; a failed write rolls back the one sink batch it hits,
+which is then written again in new files, see flume/WindowSink.java).
 A clean stop (SIGTERM, what the runner does) produces none. ``count_window`` detects them: every line
 has an identity (its ``transaction_id``, or for a line that is not a valid event, a hash of its bytes),
 and ``duplicates = lines - distinct``. So a window reconciles when ``distinct`` equals the number of
