@@ -8,7 +8,7 @@
 3. runs until the deadline (default: the end of the current window), printing progress;
 4. drains: waits, at most ``--max-drain`` seconds (default settings.grace_seconds), until every record
    the broker stamped before the deadline is committed by the group AND written by the sink;
-5. stops the agent with SIGTERM (Flume closes and renames every open file) and verifies no ``.tmp``
+5. stops the agent with SIGTERM (its sinks close and rename every open file) and verifies no ``.tmp``
    file is left under the base path.
 
 Progress and the agent's log go to stdout (the Airflow task log); the last line is

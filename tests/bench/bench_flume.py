@@ -38,7 +38,7 @@ from generator.burst import Burst, run_burst
 
 PREFILL = 200_000
 BURST_RATE = 20_000
-BURST_SECONDS = 15
+BURST_SECONDS = 60  # long enough that a rate the agent cannot sustain shows as a growing backlog
 WARMUP = 100_000
 TIMEOUT = 600
 
