@@ -15,6 +15,8 @@ from flume.hdfs_counts import list_files, read_lines, webhdfs
 from stack.services import Stack
 from tests.flume.java_probe import ProbeSession, compile_probe
 
+pytestmark = pytest.mark.integration
+
 PROBE = Path(__file__).with_name("SinkProbe.java")
 W1, W2 = "2026-03-01/10-00-00", "2026-03-01/10-15-00"
 
