@@ -10,23 +10,24 @@ source batch put into the channel but not yet committed to Kafka (re-read on res
 records) and the sink batches written to HDFS but not yet committed in the channel (re-taken on restart;
 <= SINK_BATCH records for each of the SINKS sinks; a failed write rolls back the one sink batch it hits,
 which is then written again in new files, see flume/WindowSink.java).
-A clean stop (SIGTERM, what the runner does) produces none. ``count_window`` detects them: every line
-has an identity (its ``transaction_id``, or for a line that is not a valid event, a hash of its bytes),
-and ``duplicates = lines - distinct``. So a window reconciles when ``distinct`` equals the number of
-Kafka records in the window; ``duplicates`` says how many extra copies HDFS holds and ``open_files``
-says whether the window is still being written (or was orphaned by a crash; see flume.recovery).
+A clean stop (SIGTERM, what the runner does) produces none. ``count_window`` detects them with the
+platform's identity rule (carpipe.records): ``duplicates = lines - distinct``, where ``distinct``
+counts distinct (identity, bytes) versions. So a window reconciles when ``distinct`` equals the number
+of distinct Kafka records in the window; ``duplicates`` says how many extra copies HDFS holds,
+``conflicts`` how many versions share an identity with another one (the same transaction_id with
+other content: not Flume's doing, a producer's), and ``open_files`` whether the window is still being
+written (or was orphaned by a crash; see flume.recovery).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from hdfs.client import InsecureClient, _Request
 
 from carpipe.config import Settings
+from carpipe.records import ID_PREFIX, identity, version
 from carpipe.windows import UTC, Window, to_utc
 from flume.agent_conf import IN_USE_SUFFIX
 
@@ -103,17 +104,6 @@ def read_lines(client: WebHdfs, path: str):
         yield rest
 
 
-def identity(line: bytes) -> tuple[bool, str]:
-    """(is a valid event, identity): the transaction_id of a JSON event, else a hash of the raw bytes."""
-    try:
-        obj = json.loads(line)
-    except ValueError:
-        obj = None
-    if isinstance(obj, dict) and isinstance(obj.get("transaction_id"), str):
-        return True, "id:" + obj["transaction_id"]
-    return False, "raw:" + hashlib.blake2b(line, digest_size=16).hexdigest()
-
-
 @dataclass
 class WindowCount:
     window: str
@@ -121,9 +111,10 @@ class WindowCount:
     files: int = 0
     bytes: int = 0
     lines: int = 0          # records in closed files (one line each)
-    events: int = 0         # lines that are JSON objects with a transaction_id
+    events: int = 0         # lines whose identity is a transaction_id
     invalid: int = 0        # other lines (poison records), counted, never dropped
-    distinct: int = 0       # distinct identities among all lines
+    distinct: int = 0       # distinct versions (identity and bytes) among all lines
+    ids: int = 0            # distinct identities
     open_files: list[str] = field(default_factory=list)
 
     @property
@@ -131,11 +122,8 @@ class WindowCount:
         return self.lines - self.distinct
 
     @property
-    def closed(self) -> bool:
-        return not self.open_files
-
-    def as_dict(self) -> dict:
-        return {**asdict(self), "duplicates": self.duplicates, "closed": self.closed}
+    def conflicts(self) -> int:
+        return self.distinct - self.ids
 
 
 def count_window(s: Settings, window: Window, base: str | None = None,
@@ -144,7 +132,10 @@ def count_window(s: Settings, window: Window, base: str | None = None,
     client = client or webhdfs(s)
     path = window.hdfs_dir(base or s.hdfs_base_path)
     count = WindowCount(window=window.label(), path=path)
-    seen: set[str] = set()
+    # Digests, not texts: a 6M-record window fits in memory. The bytes decide the identity, so
+    # distinct bytes are distinct versions.
+    versions: set[bytes] = set()
+    ids: set[bytes] = set()
     for f in list_files(client, path):
         if f.is_open:
             count.open_files.append(f.path)
@@ -152,12 +143,13 @@ def count_window(s: Settings, window: Window, base: str | None = None,
         count.files += 1
         count.bytes += f.length
         for line in read_lines(client, f.path):
-            valid, ident = identity(line)
+            ident = identity(line)
             count.lines += 1
-            count.events += valid
-            count.invalid += not valid
-            seen.add(ident)
-    count.distinct = len(seen)
+            count.events += ident.startswith(ID_PREFIX)
+            versions.add(version(line))
+            ids.add(version(ident.encode("utf-8", "surrogatepass")))
+    count.invalid = count.lines - count.events
+    count.distinct, count.ids = len(versions), len(ids)
     return count
 
 

@@ -15,6 +15,7 @@ from flask import Blueprint, Response, current_app, jsonify, request, url_for
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from carpipe.config import Settings
+from generator.accepted import Ack, AcceptedIds, Conflict
 from generator.burst import Burst, due_batches
 from generator.events import CarTransaction, EventFactory, utc_now_text
 from generator.producer import EventProducer, Tally
@@ -61,11 +62,13 @@ class BurstRequest(BaseModel):
 
 
 class GeneratorState:
-    """What the app shares between requests: settings, the producer, bursts started over the API."""
+    """What the app shares between requests: settings, the producer, bursts started over the API, the
+    transaction ids POST /api/logs accepted."""
 
     def __init__(self, settings: Settings, producer: EventProducer):
         self.settings = settings
         self.producer = producer
+        self.accepted = AcceptedIds(settings.generator_id_horizon)
         self.bursts: OrderedDict[str, Burst] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -160,19 +163,33 @@ def stream_car_transactions():
 def post_log():
     event = parse_body(CarTransaction)  # any error answers 4xx here, before anything is produced
     st = state()
-    st.producer.ensure_topic(st.settings.topic)
+    tid, value = event.transaction_id, event.model_dump_json().encode()
+    try:
+        earlier = st.accepted.claim(tid, value)  # see generator.accepted: one id, one transaction
+    except Conflict as exc:
+        raise ApiError(409, "conflict", str(exc), transaction_id=tid) from None
+    if earlier is not None:
+        return jsonify(status="already_acknowledged", topic=earlier.topic, partition=earlier.partition,
+                       offset=earlier.offset, event=event.model_dump()), 200
     tally = Tally()
-    st.producer.send(st.settings.topic, [(event.transaction_id, event.model_dump_json().encode())], tally)
+    try:
+        st.producer.ensure_topic(st.settings.topic)
+        st.producer.send(st.settings.topic, [(tid, value)], tally)
+    except BaseException:
+        st.accepted.unconfirmed(tid, maybe_delivered=False)
+        raise
     if not tally.wait(LOG_ACK_TIMEOUT):
         # At-least-once edge: the record may still be written after this answer, so a client that
-        # retries may produce it twice. The transaction_id makes that visible and harmless where it
-        # matters: the same id always maps to the same InfluxDB point (overwritten, not added).
+        # retries may produce it twice: identical copies, which the pipeline collapses and counts.
+        st.accepted.unconfirmed(tid, maybe_delivered=True)
         raise ApiError(504, "not_acknowledged", f"Kafka did not acknowledge within {LOG_ACK_TIMEOUT:.0f}s; "
-                     "the record may still be delivered", transaction_id=event.transaction_id)
+                     "the record may still be delivered", transaction_id=tid)
     if tally.failed:
+        st.accepted.unconfirmed(tid, maybe_delivered=False)
         raise ApiError(502, "delivery_failed", "Kafka rejected the record", errors=dict(tally.errors),
-                     transaction_id=event.transaction_id)
+                       transaction_id=tid)
     msg = tally.last_message
+    st.accepted.acknowledged(tid, Ack(msg.topic(), msg.partition(), msg.offset()))
     return jsonify(status="acknowledged", topic=msg.topic(), partition=msg.partition(), offset=msg.offset(),
                    event=event.model_dump()), 201
 

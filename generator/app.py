@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from confluent_kafka import KafkaException
 from flask import Flask, jsonify, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from carpipe.config import Settings, get_settings
 from generator import api, dashboard, openapi
@@ -41,7 +41,10 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
-        return jsonify(error=exc.name.lower().replace(" ", "_"), message=exc.description), exc.code
+        response = jsonify(error=exc.name.lower().replace(" ", "_"), message=exc.description)
+        if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
+            response.headers["Allow"] = ", ".join(sorted(exc.valid_methods))  # RFC 9110 15.5.6
+        return response, exc.code
 
     @app.errorhandler(KafkaException)
     def kafka_error(exc: KafkaException):

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import json
 import secrets
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Annotated, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from carpipe.windows import iso_ms
 from generator import catalog
 
 SCHEMA_VERSION = 1
@@ -24,12 +25,25 @@ SCHEMA_PATH = Path(__file__).resolve().parent / "schema" / "car_transaction.sche
 
 # Canonical UUID text (lower-case, hyphenated): what the generator writes and what Kafka keys hold.
 UUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
-# ISO-8601 UTC with milliseconds and 'Z', e.g. 2025-01-31T23:59:59.123Z.
-EVENT_TIME_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$"
+# ISO-8601 UTC with milliseconds and 'Z', e.g. 2025-01-31T23:59:59.123Z (ASCII digits: \d would also
+# take other scripts' digits in some regex engines).
+EVENT_TIME_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z$"
 EVENT_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+# Text fields hold no control character (C0, DEL, C1: line breaks and tabs included); tag fields
+# (InfluxDB tags, see carpipe.line_protocol) no backslash either. The same regex is valid in JSON
+# schema (ECMA-262), pydantic (Rust), Python and Java, which is how the Spark job enforces it.
+TEXT_PATTERN = r"^[^\x00-\x1F\x7F-\x9F]+$"
+TAG_PATTERN = r"^[^\x00-\x1F\x7F-\x9F\\]+$"
+# An event happened after 1970 and at most a day ahead of when it reaches the platform (the API's
+# clock; the Spark job's bound is the end of the window the broker stamped it in).
+EARLIEST_EVENT_TIME = "1970-01-01T00:00:00.000Z"
+MAX_AHEAD_SECONDS = 24 * 3600
+PRICE_DECIMALS = 2
 
 Uuid = Annotated[str, StringConstraints(pattern=UUID_PATTERN), Field(json_schema_extra={"format": "uuid"})]
-Text = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+Text = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=TEXT_PATTERN)]
+Tag = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=TAG_PATTERN),
+                Field(description="An InfluxDB tag: no control character, no backslash.")]
 
 
 class CarTransaction(BaseModel):
@@ -41,33 +55,44 @@ class CarTransaction(BaseModel):
     event_time: Annotated[
         str,
         StringConstraints(pattern=EVENT_TIME_PATTERN),
-        Field(json_schema_extra={"format": "date-time"},
-              description="When the sale happened: ISO-8601 UTC with milliseconds and 'Z'."),
+        Field(json_schema_extra={"format": "date-time", "x-not-before": EARLIEST_EVENT_TIME,
+                                 "x-max-ahead-seconds": MAX_AHEAD_SECONDS},
+              description=f"When the sale happened: ISO-8601 UTC with milliseconds and 'Z', not before "
+                          f"{EARLIEST_EVENT_TIME} and at most {MAX_AHEAD_SECONDS // 3600} hours ahead of "
+                          f"the time it is received."),
     ]
-    transaction_id: Uuid = Field(description="Unique id of the sale; the Kafka record key.")
+    transaction_id: Uuid = Field(description="Unique id of the sale; the Kafka record key. The same id "
+                                             "with other content is a conflict (409).")
     buyer_id: Uuid = Field(description="Id of the buyer (repeat buyers keep their id).")
-    buyer_name: Text
-    car_brand: Text
-    car_model: Text
+    buyer_name: Text = Field(description="No control character.")
+    car_brand: Tag
+    car_model: Tag
     year: int = Field(ge=1900, le=2100, description="Model year.")
-    color: Text
-    country: Text
-    branch: Text = Field(description="Dealer branch (city) within the country.")
-    # Two decimals are checked by a validator, not JSON schema's multipleOf: binary floats make
+    color: Tag
+    country: Tag
+    branch: Tag = Field(description="Dealer branch (city) within the country; an InfluxDB tag: no "
+                                    "control character, no backslash.")
+    # Two decimals are stated as x-max-decimals, not JSON schema's multipleOf: binary floats make
     # generic validators reject e.g. 20301.71 as "not a multiple of 0.01".
-    transaction_price: float = Field(ge=0.01, le=10_000_000, description="Sale price, at most two decimals.")
+    transaction_price: float = Field(ge=0.01, le=10_000_000, json_schema_extra={"x-max-decimals": PRICE_DECIMALS},
+                                     description=f"Sale price, at most {PRICE_DECIMALS} decimals.")
 
     @field_validator("event_time")
     @classmethod
     def _real_instant(cls, value: str) -> str:
-        datetime.strptime(value, EVENT_TIME_FORMAT)  # rejects e.g. month 13 that the pattern lets through
+        t = datetime.strptime(value, EVENT_TIME_FORMAT).replace(tzinfo=timezone.utc)  # rejects month 13
+        if value < EARLIEST_EVENT_TIME:
+            raise ValueError(f"must not be before {EARLIEST_EVENT_TIME}")
+        latest = datetime.now(timezone.utc) + timedelta(seconds=MAX_AHEAD_SECONDS)
+        if t > latest:
+            raise ValueError(f"must not be more than {MAX_AHEAD_SECONDS}s ahead of now ({iso_ms(latest)})")
         return value
 
     @field_validator("transaction_price")
     @classmethod
     def _cents(cls, value: float) -> float:
-        if round(value, 2) != value:
-            raise ValueError("must have at most two decimals")
+        if round(value, PRICE_DECIMALS) != value:
+            raise ValueError(f"must have at most {PRICE_DECIMALS} decimals")
         return value
 
 
@@ -83,13 +108,8 @@ def json_schema_text() -> str:
     return json.dumps(json_schema(), indent=2, ensure_ascii=False) + "\n"
 
 
-def format_event_time(at: datetime) -> str:
-    at = at.astimezone(timezone.utc)
-    return at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}Z"
-
-
 def utc_now_text() -> str:
-    return format_event_time(datetime.now(timezone.utc))
+    return iso_ms(datetime.now(timezone.utc))
 
 
 def _json(text: str) -> str:
@@ -213,7 +233,7 @@ class EventFactory:
 
     def records(self, event_time: str, n: int) -> list[tuple[str, bytes]]:
         """The next ``n`` events as (Kafka key = transaction_id, UTF-8 JSON value), all stamped
-        ``event_time`` as format_event_time gives it (model years count back from its year)."""
+        ``event_time`` as carpipe.windows.iso_ms lays it out (model years count back from its year)."""
         out: list[tuple[str, bytes]] = []
         prefix = f'{{"schema_version":{SCHEMA_VERSION},"event_time":"{event_time}","transaction_id":"'
         while len(out) < n:

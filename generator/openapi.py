@@ -44,7 +44,7 @@ RESPONSE_SCHEMAS = {
         "type": "object",
         "required": ["status", "topic", "partition", "offset", "event"],
         "properties": {
-            "status": {"const": "acknowledged"},
+            "status": {"enum": ["acknowledged", "already_acknowledged"]},
             "topic": {"type": "string"},
             "partition": {"type": "integer"},
             "offset": {"type": "integer"},
@@ -92,7 +92,9 @@ def document(server_url: str) -> dict:
         "400": _error("malformed JSON"),
         "413": _error("body larger than the size limit"),
         "415": _error("Content-Type is not application/json"),
-        "422": _error("valid JSON that does not match the schema (wrong type, missing or unknown field)"),
+        "422": _error("valid JSON that does not match the schema: wrong type, missing or unknown field, or a "
+                      "value outside its stated rule (pattern, length, bounds, and the schema's x- rules: "
+                      "x-max-decimals, x-not-before, x-max-ahead-seconds); `details` names each field"),
     }
     return {
         "openapi": "3.1.0",
@@ -117,9 +119,17 @@ def document(server_url: str) -> dict:
             "/api/logs": {"post": {
                 "summary": "Produce one custom transaction record; answers after the broker acknowledged it",
                 "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("CarTransaction")}}},
+                "description": "A transaction_id means one transaction: repeating an acknowledged record "
+                               "exactly is answered 200 with the first acknowledgement (nothing produced); "
+                               "the same id with other content is a 409 (nothing produced). Ids are "
+                               "remembered per generator process, for its most recent accepted ids.",
                 "responses": {
                     "201": _json(_ref("LogAcknowledged"), "written to Kafka (acks=all)"),
+                    "200": _json(_ref("LogAcknowledged"), "the same record was acknowledged before "
+                                                         "(status already_acknowledged); not produced again"),
                     **bad_body,
+                    "409": _error("the transaction_id was accepted with other content, or a request with it "
+                                  "is still waiting for the broker; nothing produced"),
                     "502": _error("Kafka rejected the record"),
                     "503": _error("Kafka unreachable"),
                     "504": _error(f"no acknowledgement within {LOG_ACK_TIMEOUT:.0f}s (may still be delivered)"),

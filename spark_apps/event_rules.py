@@ -5,23 +5,25 @@ The generator's pydantic model is the source of truth; it exports
 it into ``FieldRule``s, so executors need neither pydantic nor the generator package, and a change
 to the model reaches the job without a second hand-written schema to keep in step.
 
-Only the JSON-schema keywords pydantic emits for flat models are understood; anything else in a
-property is a clear error rather than a rule silently ignored.
+Only the JSON-schema keywords pydantic emits for flat models are understood, plus the contract's own
+extensions (``x-not-before``, ``x-max-ahead-seconds`` for date-times, ``x-max-decimals`` for numbers);
+anything else in a property is a clear error rather than a rule silently ignored.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
-# JSON-schema type -> the Spark SQL type name the parser uses for it.
-SPARK_TYPES = {"string": "string", "integer": "bigint", "number": "double", "boolean": "boolean"}
+KINDS = {"string", "integer", "number", "boolean"}
 
 # Keywords that only document a property; they constrain nothing.
 _DESCRIPTIVE = {"title", "description", "default", "examples", "type", "anyOf", "$ref", "deprecated"}
 _CONSTRAINTS = {"const", "enum", "format", "pattern", "minLength", "maxLength", "minimum", "maximum",
-                "exclusiveMinimum", "exclusiveMaximum", "multipleOf"}
+                "exclusiveMinimum", "exclusiveMaximum", "multipleOf",
+                "x-not-before", "x-max-ahead-seconds", "x-max-decimals"}
 FORMATS = {"date-time", "uuid"}
 
 
@@ -41,10 +43,26 @@ class FieldRule:
     exclusive_minimum: float | None = None
     exclusive_maximum: float | None = None
     multiple_of: float | None = None
+    not_before: str | None = None          # date-time: the earliest instant (ISO-8601 text)
+    max_ahead_seconds: int | None = None   # date-time: how far past its receipt an instant may lie
+    max_decimals: int | None = None        # number: decimals of its shortest decimal text
+
+    def admits_text(self, value: str) -> bool:
+        """Whether the length and pattern rules let ``value`` through (as the job's checks do)."""
+        if self.min_length is not None and len(value) < self.min_length:
+            return False
+        if self.max_length is not None and len(value) > self.max_length:
+            return False
+        return self.pattern is None or re.search(self.java_pattern.replace("\\z", "\\Z"), value) is not None
 
     @property
-    def spark_type(self) -> str:
-        return SPARK_TYPES[self.kind]
+    def java_pattern(self) -> str | None:
+        """``pattern`` for Java's regex engine (Spark's rlike): in JSON schema (ECMA-262) ``$`` ends the
+        text, in Java it also matches before a final line break, so a trailing ``$`` becomes ``\\z``."""
+        p = self.pattern
+        if p is not None and p.endswith("$") and not p.endswith("\\$"):
+            return p[:-1] + "\\z"
+        return p
 
 
 @dataclass(frozen=True)
@@ -97,13 +115,17 @@ def _rule(name: str, prop: dict, required: bool) -> FieldRule:
         nullable = len(options) < len(prop["anyOf"])
         prop = {**{k: v for k, v in prop.items() if k != "anyOf"}, **options[0]}
     kind = prop.get("type")
-    if kind not in SPARK_TYPES:
+    if kind not in KINDS:
         raise ValueError(f"field {name!r}: unsupported JSON type {kind!r}")
     unknown = set(prop) - _DESCRIPTIVE - _CONSTRAINTS
     if unknown:
         raise ValueError(f"field {name!r}: unsupported schema keywords {sorted(unknown)}")
     if prop.get("format") and prop["format"] not in FORMATS:
         raise ValueError(f"field {name!r}: unsupported format {prop['format']!r}")
+    if {"x-not-before", "x-max-ahead-seconds"} & set(prop) and prop.get("format") != "date-time":
+        raise ValueError(f"field {name!r}: x-not-before / x-max-ahead-seconds need format date-time")
+    if "x-max-decimals" in prop and kind != "number":
+        raise ValueError(f"field {name!r}: x-max-decimals needs type number")
     allowed = (prop["const"],) if "const" in prop else tuple(prop["enum"]) if "enum" in prop else None
     return FieldRule(
         name=name, kind=kind, required=required, nullable=nullable, allowed=allowed,
@@ -111,4 +133,5 @@ def _rule(name: str, prop: dict, required: bool) -> FieldRule:
         min_length=prop.get("minLength"), max_length=prop.get("maxLength"),
         minimum=prop.get("minimum"), maximum=prop.get("maximum"),
         exclusive_minimum=prop.get("exclusiveMinimum"), exclusive_maximum=prop.get("exclusiveMaximum"),
-        multiple_of=prop.get("multipleOf"))
+        multiple_of=prop.get("multipleOf"), not_before=prop.get("x-not-before"),
+        max_ahead_seconds=prop.get("x-max-ahead-seconds"), max_decimals=prop.get("x-max-decimals"))

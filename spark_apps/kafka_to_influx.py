@@ -39,23 +39,21 @@ if __package__ in (None, ""):  # run as a script (spark-submit): make the repo's
     sys.path[:0] = [p for p in (str(_ROOT), str(_ROOT / "plugins")) if p not in sys.path]
 
 from carpipe.influx import ROLLUP_MEASUREMENT, SUMMARY_MEASUREMENT  # noqa: E402
-from carpipe.windows import Window, parse_utc  # noqa: E402
+from carpipe.windows import Window, iso_ms, parse_utc  # noqa: E402
 
 DEFAULT_SCHEMA = Path(__file__).resolve().parents[1] / "generator" / "schema" / "car_transaction.schema.json"
 PASSWORD_ENV = "CARPIPE_INFLUX_PASSWORD"
 RESULT_PREFIX = "KAFKA_TO_INFLUX_RESULT "
 SOURCES = ("kafka", "hdfs", "auto")
-
-
-def _iso(t) -> str:
-    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
+# The window_summary point's integer fields (the reconciliation reads them).
+SUMMARY_FIELDS = ("read", "written", "dead_lettered", "duplicates", "conflicts")
 
 
 def application_args(s, window: Window, source: str = "auto", batch_size: int = 5000) -> list[str]:
     """The job's arguments for one window, from Settings (``s``)."""
     if source not in SOURCES:
         raise ValueError(f"source must be one of {SOURCES}, not {source!r}")
-    args = ["--start", _iso(window.start), "--end", _iso(window.end), "--source", source,
+    args = ["--start", iso_ms(window.start), "--end", iso_ms(window.end), "--source", source,
             "--kafka-bootstrap", s.kafka_bootstrap, "--topic", s.topic,
             "--hdfs-url", s.hdfs_url, "--hdfs-base", s.hdfs_base_path, "--dead-letter-base", s.hdfs_dead_letter_path,
             "--influx-url", s.influx_url, "--influx-db", s.influx_db, "--raw-measurement", s.raw_measurement,
@@ -170,8 +168,9 @@ def extract(spark, cfg: JobConfig, source: str):
 @dataclass
 class WindowOutputs:
     deduped: object        # DataFrame every output below derives from (the one worth caching)
-    counts: object         # one row: read, written, dead_lettered, duplicates
+    counts: object         # one row: read, written, dead_lettered, duplicates, conflicts
     dead_letters: object   # (reason, raw)
+    conflict_losers: object  # (reason, raw) of valid versions that lost a conflict: re-reads the window
     raw_lines: object      # (line) one per valid transaction
     rollup_lines: object   # (line) one per minute bucket and dimension value
 
@@ -180,12 +179,14 @@ def transform(records, rules, window: Window, raw_measurement: str) -> WindowOut
     from spark_apps import line_protocol as lp
     from spark_apps import transforms as t
 
-    deduped = t.dedupe(t.classify(records, rules)).drop("identity")  # not needed past dedupe: cache less
+    classified = t.classify(records, rules, window.end_ms)
+    deduped = t.dedupe(classified)
     events = t.with_point_ms(t.valid_events(deduped), window.start_ms, window.end_ms)
     return WindowOutputs(
         deduped=deduped,
         counts=t.window_counts(deduped),
         dead_letters=t.dead_letters(deduped),
+        conflict_losers=t.conflict_losers(classified, deduped),
         raw_lines=lp.raw_lines(t.with_point_ns(events), raw_measurement),
         rollup_lines=lp.rollup_lines(t.rollups_1m(events, window.start_ms), ROLLUP_MEASUREMENT),
     )
@@ -209,7 +210,9 @@ def load(out: WindowOutputs, cfg: JobConfig, source: str) -> dict:
     counts = out.counts.first().asDict()  # reads, parses and dedupes the window (cached for the rest)
     phase("read_parse_dedupe")
     dead_dir = cfg.hdfs(cfg.dead_letter_base)
-    out.dead_letters.coalesce(1).write.mode("overwrite").option("ignoreNullFields", False).json(dead_dir)
+    # Conflicts are rare: only then is the window read a second time, for the losing versions' bytes.
+    dead = out.dead_letters.unionByName(out.conflict_losers) if counts["conflicts"] else out.dead_letters
+    dead.coalesce(1).write.mode("overwrite").option("ignoreNullFields", False).json(dead_dir)
     phase("dead_letters")
     start_ns, end_ns = cfg.window.start_ms * 1_000_000, cfg.window.end_ms * 1_000_000
     delete_range(cfg.influx, cfg.measurements, start_ns, end_ns)
@@ -221,7 +224,7 @@ def load(out: WindowOutputs, cfg: JobConfig, source: str) -> dict:
     rollups = write_lines(out.rollup_lines, cfg.influx)
     phase("rollups")
     write_driver(cfg.influx, [summary_line(SUMMARY_MEASUREMENT, source, start_ns, {
-        k: counts[k] for k in ("read", "written", "dead_lettered", "duplicates")})])
+        k: counts[k] for k in SUMMARY_FIELDS})])
     phase("summary")
     return {**counts, "rollup_points": rollups, "dead_letter_dir": dead_dir, "phases": phases}
 
@@ -259,7 +262,7 @@ def run(cfg: JobConfig) -> dict:
             seconds = time.monotonic() - ready
         finally:
             spark.stop()
-    return {"window": [_iso(cfg.window.start), _iso(cfg.window.end)], "source": source, **loaded,
+    return {"window": [iso_ms(cfg.window.start), iso_ms(cfg.window.end)], "source": source, **loaded,
             "seconds": round(seconds, 3), "events_per_s": round(loaded["read"] / seconds, 1) if seconds else None}
 
 

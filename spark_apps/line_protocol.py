@@ -1,8 +1,9 @@
 """InfluxDB line protocol built as Spark column expressions (JVM-side: no Python per row).
 
-Escaping (InfluxDB line protocol): tag values escape comma, equals sign and space; string field
-values are double-quoted and escape double quote and backslash. Measurement names, tag keys and
-field keys here are fixed identifiers that need no escaping. Numbers are written from exact
+Escaping follows carpipe.line_protocol (the rules' one statement; its regexes are used here as they
+are): tag values escape comma, equals sign and space; string field values are double-quoted and escape
+double quote and backslash. Measurement names, tag keys and field keys here are fixed identifiers
+that need no escaping. Numbers are written from exact
 decimals (never a float's repr, which can turn into exponent notation): floats as ``123.45``,
 integers with the ``i`` suffix. Timestamps are integer nanoseconds.
 """
@@ -12,17 +13,18 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from carpipe.line_protocol import STRING_SPECIALS_REGEX, TAG_SPECIALS_REGEX
 from spark_apps.transforms import TAG_FIELDS
 
 RAW_STRING_FIELDS = ("transaction_id", "buyer_id", "buyer_name")
 
 
 def escape_tag(c: Column) -> Column:
-    return F.regexp_replace(c, r"([,= ])", r"\\$1")
+    return F.regexp_replace(c, TAG_SPECIALS_REGEX, r"\\$1")
 
 
 def escape_string_field(c: Column) -> Column:
-    return F.concat(F.lit('"'), F.regexp_replace(c, r'(["\\])', r"\\$1"), F.lit('"'))
+    return F.concat(F.lit('"'), F.regexp_replace(c, STRING_SPECIALS_REGEX, r"\\$1"), F.lit('"'))
 
 
 def _int(c: Column) -> Column:

@@ -7,11 +7,14 @@ for the same records.
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from pyspark.sql import Column, DataFrame, Window as W
 from pyspark.sql import functions as F
 
+from carpipe.records import ID_FIELD, ID_PREFIX, RAW_PREFIX
+from carpipe.windows import UTC, parse_utc
 from spark_apps.event_rules import EventRules, FieldRule
 
 # Low-cardinality fields that become InfluxDB tags, sorted by key (InfluxDB's preferred order).
@@ -43,19 +46,34 @@ _JSON_NUMBER = r"^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$"
 
 
 def check_rules(rules: EventRules) -> None:
+    """The schema defines every field the job writes, keeps unusable values out of the InfluxDB tags
+    and bounds the price to what MONEY holds: the job relies on the contract for all three."""
     missing = [f for f in JOB_FIELDS if f not in rules.names]
     if missing:
         raise ValueError(f"event schema lacks fields the job writes: {missing}")
+    for tag in TAG_FIELDS:
+        admitted = [v for v in ("", "a\n", "a\nb", "a\rb", "a\\b") if rules[tag].admits_text(v)]
+        if admitted:
+            raise ValueError(f"event schema admits {admitted!r} as {tag}, which is an InfluxDB tag")
+    price = rules["transaction_price"]
+    if price.maximum is None or price.maximum >= 1e16 or price.max_decimals is None or price.max_decimals > 2:
+        raise ValueError("event schema must bound transaction_price below 1e16 with at most 2 decimals")
 
 
 # ----------------------------------------------------------------------------------------- classify
 
-def classify(records: DataFrame, rules: EventRules) -> DataFrame:
-    """records(raw) -> (identity, reason, raw, <one typed column per schema field>).
+# The parser takes only RFC 8259 JSON (Spark's defaults also take 'single quotes' and NaN).
+JSON_OPTIONS = {"allowSingleQuotes": "false", "allowNonNumericNumbers": "false"}
+CONFLICT_REASON = "conflicting duplicate of "
 
-    ``reason`` is null for a valid event, else the first rule it breaks; ``raw`` is kept only for
-    invalid records (the dead letters need it, valid ones are fully described by their fields).
-    ``identity`` is what duplicates share (see ``dedupe``).
+
+def classify(records: DataFrame, rules: EventRules, received_by_ms: int) -> DataFrame:
+    """records(raw) -> (identity, version, reason, raw, <one typed column per schema field>).
+
+    ``reason`` is null for a valid event, else the first rule it breaks. ``identity`` and ``version``
+    are carpipe.records' rule (what duplicates and conflicts share; see ``dedupe``). ``received_by_ms``
+    is when the records had all reached the platform at the latest (the window end): the bound for
+    event times "ahead of their receipt".
 
     Cost: one typed JSON parse plus the key list per record. The checks that need more (telling a
     missing field from a null one, or a JSON string from a number in a text field) re-read the
@@ -66,9 +84,10 @@ def classify(records: DataFrame, rules: EventRules) -> DataFrame:
     ddl = ", ".join(f"`{r.name}` {_PARSE_TYPES[r.kind]}" for r in rules.fields)
     typed = records.select(
         "raw",
-        F.json_object_keys("raw").alias("keys"),  # null unless raw is one well-formed JSON object
-        F.from_json("raw", ddl).alias("p"),
-    ).select("raw", "keys", *[F.col("p")[n].alias(n) for n in names])
+        F.is_valid_utf8("raw").alias("utf8"),
+        F.json_object_keys("raw").alias("keys"),  # null unless raw begins with one well-formed JSON object
+        F.from_json("raw", ddl, JSON_OPTIONS).alias("p"),
+    ).select("raw", "utf8", "keys", *[F.col("p")[n].alias(n) for n in names])
     # The common case in one test: every field has a value and there are no other keys.
     complete = F.col("keys").isNotNull() & (F.size("keys") == len(names))
     for n in names:
@@ -76,25 +95,28 @@ def classify(records: DataFrame, rules: EventRules) -> DataFrame:
     incomplete = ~complete
     checks: list[tuple[Column, str | Column]] = [
         (F.col("raw").isNull() | (F.trim("raw") == ""), "empty record"),
+        (~F.col("utf8"), "malformed JSON: not valid UTF-8"),
         (F.col("keys").isNull(), "malformed JSON: not one JSON object"),
         (_lazy(incomplete, F.size("keys") != F.size(F.array_distinct("keys"))), "duplicate field"),
+        # json_object_keys takes 'single quotes' and raw control characters in strings; the strict
+        # parser does not (a complete record was parsed by from_json, which is strict too).
+        (_lazy(incomplete, F.try_parse_json("raw").isNull()), "malformed JSON: not one JSON object"),
     ]
     if rules.closed:
         extra = F.array_except("keys", F.array(*[F.lit(n) for n in names]))
         checks.append((_lazy(incomplete, F.size(extra) > 0),
                        F.concat(F.lit("unexpected field: "), F.array_join(extra, ", "))))
     for r in rules.fields:
-        checks += _field_checks(r, incomplete)
-    checks += _contract_checks()
+        checks += _field_checks(r, incomplete, received_by_ms)
     reason = F.coalesce(*[F.when(broken, msg if isinstance(msg, Column) else F.lit(msg)) for broken, msg in checks])
-    # Identity as the reconciliation counts HDFS lines (flume.hdfs_counts.identity): the
-    # transaction_id of a JSON object that has one as a string, else the raw text.
-    tid = F.col("transaction_id")
-    tid_is_text = tid.isNotNull() & ~_lazy(_maybe_literal(tid), _json_type("transaction_id") != "STRING")
-    identity = F.when(F.col("keys").isNotNull() & tid_is_text, F.concat(F.lit("id:"), tid)) \
-        .otherwise(F.concat(F.lit("raw:"), F.coalesce(F.col("raw"), F.lit(""))))
-    return typed.select(reason.alias("reason"), identity.alias("identity"), "raw", *names).select(
-        "identity", "reason", F.when(F.col("reason").isNotNull(), F.col("raw")).alias("raw"), *names)
+    # carpipe.records.identity: the transaction_id of a JSON object that has one as a string (the
+    # strict parser's, which reads unpaired surrogates as '?'), else a digest of the bytes.
+    tid = F.col(ID_FIELD)
+    tid_is_text = tid.isNotNull() & ~_lazy(_maybe_literal(tid), _json_type(ID_FIELD) != "STRING")
+    identity = F.when(F.col("utf8") & F.col("keys").isNotNull() & tid_is_text, F.concat(F.lit(ID_PREFIX), tid)) \
+        .otherwise(F.concat(F.lit(RAW_PREFIX), F.sha2(F.coalesce(F.col("raw"), F.lit("")), 256)))
+    return typed.select(identity.alias("identity"), F.xxhash64("raw").alias("version"), reason.alias("reason"),
+                        "raw", *names)
 
 
 def _lazy(first: Column, then: Column) -> Column:
@@ -122,7 +144,7 @@ def _exact(x: float | int) -> Column:
     return F.lit(Decimal(str(x)))
 
 
-def _field_checks(r: FieldRule, incomplete: Column) -> list[tuple[Column, str | Column]]:
+def _field_checks(r: FieldRule, incomplete: Column, received_by_ms: int) -> list[tuple[Column, str | Column]]:
     """(broken, reason) checks for one field, in the order they are reported."""
     name, value = r.name, F.col(r.name)
     out: list[tuple[Column, str | Column]] = []
@@ -152,9 +174,15 @@ def _field_checks(r: FieldRule, incomplete: Column) -> list[tuple[Column, str | 
     if r.max_length is not None:
         bad(F.char_length(value) <= r.max_length, f"longer than {r.max_length}")
     if r.pattern is not None:
-        bad(value.rlike(r.pattern), "does not match the schema pattern")
+        bad(value.rlike(r.java_pattern), f"does not match the schema pattern {r.pattern}")
     if r.fmt == "date-time":
-        bad(value.try_cast("timestamp").isNotNull(), "not an ISO-8601 date-time")
+        instant = value.try_cast("timestamp")
+        bad(instant.isNotNull(), "not an ISO-8601 date-time")
+        if r.not_before is not None:
+            bad(instant >= F.lit(parse_utc(r.not_before)), f"before {r.not_before}")
+        if r.max_ahead_seconds is not None:
+            latest = datetime.fromtimestamp(received_by_ms / 1000, UTC) + timedelta(seconds=r.max_ahead_seconds)
+            bad(instant <= F.lit(latest), f"more than {r.max_ahead_seconds}s after the window end")
     if r.fmt == "uuid" and r.pattern is None:  # a schema pattern already pins the text down
         bad(value.rlike(_UUID), "not a UUID")
     if r.minimum is not None:
@@ -168,66 +196,73 @@ def _field_checks(r: FieldRule, incomplete: Column) -> list[tuple[Column, str | 
     if r.multiple_of is not None:  # exactly, on the number's decimal text
         bad(value.cast("string").try_cast("decimal(38,18)") % _exact(r.multiple_of) == 0,
             f"must be a multiple of {r.multiple_of}")
-    return out
-
-
-def _contract_checks() -> list[tuple[Column, str]]:
-    """Rules of the interface contract (and of InfluxDB) that the JSON schema does not express."""
-    price = F.col("transaction_price")
-    out = [
-        (F.col("event_time").try_cast("timestamp").isNull(), "invalid event_time: not an ISO-8601 date-time"),
-        (price <= 0, "invalid transaction_price: must be > 0"),
-        # round() works on the double's shortest decimal text: true exactly when it has <= 2 decimals
-        (price != F.round(price, 2), "invalid transaction_price: more than two decimals"),
-        (price.try_cast(MONEY).isNull(), "invalid transaction_price: out of range"),
-    ]
-    for tag in TAG_FIELDS:
-        # No escaping makes these safe in an InfluxDB 1.x tag value: a line break ends the line,
-        # a backslash before an escaped character (or at the end) changes how it is read.
-        v = F.col(tag)
-        out.append(((v == "") | v.contains("\n") | v.contains("\r") | v.contains("\\"),
-                    f"invalid {tag}: not usable as an InfluxDB tag value (empty, line break or backslash)"))
+    if r.max_decimals is not None:
+        # round() works on the double's shortest decimal text: equal exactly when it has few enough
+        # decimals (as Python's round(), which the API uses)
+        bad(value == F.round(value, r.max_decimals), f"more than {r.max_decimals} decimals")
     return out
 
 
 def dedupe(classified: DataFrame) -> DataFrame:
-    """One row per identity, with ``copies`` = how many records had it.
+    """One row per version of each identity: (identity, version, copies, conflict, reason, raw, fields).
 
-    Delivery into a window is at-least-once on the HDFS path: Flume's Kafka source commits after its
-    HDFS sink took the batch, so a Flume crash can leave the same lines twice. Kafka holds each event
-    once (the generator's producer is idempotent), so on the Kafka path this changes nothing.
-    Reconciled here, with the identity the reconciliation uses: copies collapse into one; a valid
-    copy wins over invalid ones, then the smallest (field by field), so the survivor never depends
-    on read order or on the source.
+    Duplicates (copies of one identity with the same bytes) collapse into one row, ``copies`` counting
+    them: Flume's at-least-once delivery after a crash, a client's retry, a producer outside our control.
+    Conflicts (one identity, different bytes: the same transaction_id with other content) are never
+    silently collapsed: one version is kept, the valid one before invalid ones, then the smallest
+    version digest (so the choice never depends on read order or on the source), and every other
+    version becomes a dead letter with reason "conflicting duplicate of <transaction_id>"
+    (``conflict`` true). ``raw`` is kept for invalid versions only; ``conflict_losers`` recovers it for
+    the valid losing ones.
     """
-    rest = [c for c in classified.columns if c not in ("identity", "reason")]
-    pick = F.struct(F.col("reason").isNotNull().alias("invalid"), "reason", *rest)
-    return (classified.groupBy("identity")
-            .agg(F.count(F.lit(1)).alias("copies"), F.min(pick).alias("e"))
-            .select("identity", "copies", F.col("e.reason").alias("reason"),
-                    *[F.col("e")[c].alias(c) for c in rest]))
+    rest = [c for c in classified.columns if c not in ("identity", "version", "reason", "raw")]
+    invalid = F.col("reason").isNotNull()
+    versions = (classified.groupBy("identity", invalid.alias("invalid"), "version")
+                .agg(F.count(F.lit(1)).alias("copies"),
+                     F.min(F.struct("reason", F.when(invalid, F.col("raw")).alias("raw"), *rest)).alias("e")))
+    # Grouped and ordered by (identity, invalid, version): the window needs no other shuffle or sort.
+    rank = F.row_number().over(W.partitionBy("identity").orderBy("invalid", "version"))
+    conflict = rank > 1
+    reason = F.when(conflict, F.concat(F.lit(CONFLICT_REASON), F.substring("identity", len(ID_PREFIX) + 1, 1 << 20))) \
+        .otherwise(F.col("e.reason"))
+    return versions.select("identity", "version", "copies", conflict.alias("conflict"), reason.alias("reason"),
+                           F.col("e.raw").alias("raw"), *[F.col("e")[c].alias(c) for c in rest])
 
 
 def window_counts(deduped: DataFrame) -> DataFrame:
-    """One row: read (records, copies included), written (valid events), dead_lettered, duplicates."""
+    """One row: read (records, copies included), written (valid events), dead_lettered (invalid
+    versions and conflicting ones), duplicates (copies beyond the first of a version), conflicts.
+    ``read == written + dead_lettered + duplicates``; all 0 for an empty window."""
+    read = F.coalesce(F.sum("copies"), F.lit(0))
     return deduped.agg(
-        F.sum("copies").alias("read"),
+        read.alias("read"),
         F.count_if(F.col("reason").isNull()).alias("written"),
         F.count_if(F.col("reason").isNotNull()).alias("dead_lettered"),
-        (F.sum("copies") - F.count(F.lit(1))).alias("duplicates"))
+        (read - F.count(F.lit(1))).alias("duplicates"),
+        F.count_if("conflict").alias("conflicts"))
 
 
 def valid_events(deduped: DataFrame) -> DataFrame:
     """Valid events, typed for the sinks: event_ts (timestamp) added, price as exact cents."""
     return (deduped.where(F.col("reason").isNull())
-            .drop("identity", "copies", "reason", "raw")
+            .drop("identity", "version", "copies", "conflict", "reason", "raw")
             .withColumn("event_ts", F.col("event_time").try_cast("timestamp"))
             .withColumn("transaction_price", F.col("transaction_price").cast(MONEY)))
 
 
 def dead_letters(deduped: DataFrame) -> DataFrame:
-    """Invalid records as the dead-letter contract has them: (reason, raw)."""
-    return deduped.where(F.col("reason").isNotNull()).select("reason", "raw")
+    """Invalid records as the dead-letter contract has them: (reason, raw); conflicting versions
+    that were valid have no raw here (see ``conflict_losers``)."""
+    return deduped.where(F.col("reason").isNotNull() & (~F.col("conflict") | F.col("raw").isNotNull())) \
+        .select("reason", "raw")
+
+
+def conflict_losers(classified: DataFrame, deduped: DataFrame) -> DataFrame:
+    """The valid versions that lost a conflict, with their raw text: (reason, raw). Re-reads the
+    records, so the job calls it only for a window that has conflicts."""
+    losers = deduped.where(F.col("conflict") & F.col("raw").isNull()).select("identity", "version", "reason")
+    return (classified.select("identity", "version", "raw").join(F.broadcast(losers), ["identity", "version"])
+            .dropDuplicates(["identity", "version"]).select("reason", "raw"))
 
 
 # ---------------------------------------------------------------------------------- point time

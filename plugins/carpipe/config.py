@@ -74,6 +74,8 @@ class Settings(BaseSettings):
 
     # -- generator: how long a produced record may wait for the broker's acknowledgement --
     producer_delivery_timeout_ms: int = 120_000
+    # ... and how many accepted transaction ids POST /api/logs remembers to answer 409 on a conflict
+    generator_id_horizon: int = 100_000
 
     @model_validator(mode="after")
     def _default_endpoints(self) -> "Settings":

@@ -1,8 +1,9 @@
 """Count one window in every tier, judge the counts, print them as one table, record the verdict.
 
-Accounting rule (what must hold for a window W, and why). Every tier identifies a record the same way:
-its transaction_id, or for a line that is not a valid event, a hash of its raw bytes
-(flume.hdfs_counts.identity; the Spark job dedupes with the same identity).
+Accounting rule (what must hold for a window W, and why). Every tier identifies a record the same way
+(carpipe.records): its transaction_id, or for a line that is not a valid event, a digest of its bytes.
+Copies with the same bytes are duplicates (counted once); a transaction_id that comes with different
+contents is a conflict: each version counts, the Spark job keeps one and dead-letters the others.
 
     hdfs == influx + dead_lettered              (the issue's failure criterion: HDFS vs InfluxDB)
     kafka - kafka_copies == hdfs                (Flume lost or invented nothing)
@@ -13,9 +14,9 @@ its transaction_id, or for a line that is not a valid event, a hash of its raw b
   repeat an identity (the Spark job reports them when it read W from Kafka; 0 in practice, since the
   generator's producer is idempotent). Once retention has deleted part of W from Kafka, the Kafka
   checks are skipped (noted), HDFS then being the only copy;
-- hdfs: distinct identities in W's closed files. Flume writes each record value as one line, poison
-  records included; delivery is at-least-once, so a crash can leave duplicate lines: they are shown,
-  not counted;
+- hdfs: distinct records (versions) in W's closed files. Flume writes each record value as one line,
+  poison records included; delivery is at-least-once, so a crash can leave duplicate lines: they are
+  shown, not counted. Conflicting versions are counted apart, and must be the ones Spark found;
 - influx: points of the raw measurement in W (one per valid transaction); dead_lettered: the invalid
   records of W, from the Spark job's window_summary;
 - generator: produced / acknowledged, summed over the bursts aimed at W. More acknowledged events than
@@ -37,6 +38,7 @@ from typing import Literal
 
 from carpipe.config import Settings
 from carpipe.influx import ROLLUP_MEASUREMENT, SUMMARY_MEASUREMENT, InfluxClient
+from carpipe.line_protocol import escape_tag
 from carpipe.windows import Window
 
 Status = Literal["ok", "pending", "mismatch"]
@@ -54,13 +56,15 @@ class TierCounts:
     kafka_retained: bool = True    # False once retention deleted part of the window from Kafka
     flume_behind: int = 0          # records stamped before the window end not yet committed by Flume
     hdfs_lines: int = 0
-    hdfs_distinct: int = 0
+    hdfs_distinct: int = 0         # distinct versions (identity and bytes)
+    hdfs_conflicts: int = 0        # versions sharing a transaction_id with another version
     hdfs_open_files: int = 0
     influx: int = 0                # raw points
     dead_lettered: int | None = None  # None: Spark has not summarised the window yet
     spark_source: str | None = None   # kafka | hdfs: what the summary's run read
     spark_read: int | None = None
     spark_duplicates: int | None = None
+    spark_conflicts: int | None = None
     rollups: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -103,6 +107,9 @@ def judge(c: TierCounts) -> Verdict:
     if (redelivered := c.hdfs_duplicates - c.kafka_copies) > 0:
         notes.append(f"HDFS holds {redelivered} duplicate line(s) beyond Kafka's (Flume at-least-once "
                      f"redelivery after a crash); counted once")
+    if c.hdfs_conflicts:
+        notes.append(f"{c.hdfs_conflicts} conflicting version(s): transaction_ids that came with other "
+                     f"content; one version kept per id, the others dead-lettered")
     if not c.kafka_retained:
         notes.append("Kafka no longer holds the whole window (retention): Kafka checks skipped")
     elif c.kafka > c.produced:
@@ -141,6 +148,9 @@ def judge(c: TierCounts) -> Verdict:
         if c.acknowledged > c.kafka:
             problems.append(f"generator vs kafka: {c.acknowledged} event(s) acknowledged, Kafka has "
                             f"{c.kafka} in the window: difference {c.kafka - c.acknowledged:+d}")
+    if c.spark_conflicts is not None and c.spark_conflicts != c.hdfs_conflicts:
+        problems.append(f"conflicts: Spark found {c.spark_conflicts} conflicting version(s), HDFS holds "
+                        f"{c.hdfs_conflicts}: difference {c.hdfs_conflicts - c.spark_conflicts:+d}")
     for dim in ROLLUP_DIMENSIONS:
         total = c.rollups.get(dim, 0)
         if total != c.influx:
@@ -175,9 +185,10 @@ def render_table(c: TierCounts, v: Verdict, width: int = 110) -> str:
               + ("" if c.kafka_retained else "; partly deleted by retention")
               + (f"; Flume still behind by {c.flume_behind}" if c.flume_behind else ""))
     t.add_row("hdfs", n(c.hdfs_distinct), f"{c.hdfs_lines} line(s), {c.hdfs_duplicates} duplicate(s), "
-              f"{c.hdfs_open_files} open file(s)")
+              f"{c.hdfs_conflicts} conflicting, {c.hdfs_open_files} open file(s)")
     t.add_row("influx raw", n(c.influx), f"+ {n(c.dead_lettered)} dead-lettered = {c.influx_accounted}; "
-              f"Spark read {n(c.spark_read)} from {c.spark_source or '-'}")
+              f"Spark read {n(c.spark_read)} from {c.spark_source or '-'}, "
+              f"{n(c.spark_conflicts)} conflicting")
     for dim in ROLLUP_DIMENSIONS:
         t.add_row(f"influx rollup {dim}", n(c.rollups.get(dim, 0)), f"sum of {ROLLUP_MEASUREMENT}.count")
     out = io.StringIO()
@@ -205,6 +216,7 @@ def influx_counts(influx: InfluxClient, s: Settings, w: Window, c: TierCounts) -
         row = rows[0]
         c.spark_source, c.spark_read = row["source"], int(row["read"])
         c.dead_lettered, c.spark_duplicates = int(row["dead_lettered"]), int(row.get("duplicates") or 0)
+        c.spark_conflicts = int(row.get("conflicts") or 0)
     rows = influx.rows(f'SELECT sum("produced") AS p, sum("acknowledged") AS a FROM "{s.burst_measurement}" '
                        f"WHERE {_time_range(w)} AND \"topic\" = '{s.topic}'")
     if rows:
@@ -229,6 +241,7 @@ def hdfs_counts(s: Settings, w: Window, c: TierCounts) -> None:
 
     h = count_window(s, w)
     c.hdfs_lines, c.hdfs_distinct, c.hdfs_open_files = h.lines, h.distinct, len(h.open_files)
+    c.hdfs_conflicts = h.conflicts
 
 
 def count_tiers(s: Settings, influx: InfluxClient, w: Window) -> TierCounts:
@@ -244,7 +257,8 @@ def audit_line(s: Settings, w: Window, c: TierCounts, status: Status, at: dateti
     """``at``: when the window was judged; ``reconciled_lag_s`` (whole seconds from the window end) is
     what the "Window end to reconciled" panel plots."""
     fields = {"produced": c.produced, "acknowledged": c.acknowledged, "kafka": c.kafka,
-              "hdfs": c.hdfs_distinct, "hdfs_duplicates": c.hdfs_duplicates, "influx": c.influx,
+              "hdfs": c.hdfs_distinct, "hdfs_duplicates": c.hdfs_duplicates, "conflicts": c.hdfs_conflicts,
+              "influx": c.influx,
               "dead_lettered": c.dead_lettered or 0, "window_seconds": c.window_seconds,
               "reconciled_lag_s": round((at - w.end).total_seconds())}
     body = ",".join(f"{k}={v}i" for k, v in fields.items())
@@ -268,9 +282,6 @@ def burst_line(s: Settings, report: dict, window: Window) -> str:
     ns = int(started.timestamp()) * 1_000_000_000 + started.microsecond * 1000
     fields = {k: report[k] for k in ("requested", "produced", "acknowledged", "failed")}
     body = ",".join(f"{k}={int(v)}i" for k, v in fields.items())
-    return (f"{s.burst_measurement},topic={_tag(report['topic'])} {body},"
+    return (f"{s.burst_measurement},topic={escape_tag(report['topic'])} {body},"
             f"achieved_rate={float(report['achieved_rate'])},window_start=\"{window.label()}\" {ns}")
 
-
-def _tag(value: str) -> str:
-    return value.replace("\\", "\\\\").replace(",", "\\,").replace("=", "\\=").replace(" ", "\\ ")

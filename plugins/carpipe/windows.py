@@ -75,6 +75,13 @@ class Window:
         return f"[{self.start:%Y-%m-%dT%H:%M:%SZ}, {self.end:%Y-%m-%dT%H:%M:%SZ})"
 
 
+def iso_ms(t: datetime) -> str:
+    """ISO-8601 UTC with milliseconds and 'Z' (``2026-01-01T10:15:00.000Z``): how event times, window
+    bounds on the Spark job's command line and every other instant the platform writes are laid out."""
+    t = to_utc(t)
+    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
+
+
 def to_utc(t: datetime) -> datetime:
     if t.tzinfo is None:
         raise ValueError(f"naive datetime {t!r}: times must carry a timezone (UTC)")

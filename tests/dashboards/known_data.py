@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from carpipe.config import Settings
 from carpipe.influx import InfluxClient
 from carpipe.influx import ROLLUP_MEASUREMENT, SUMMARY_MEASUREMENT
+from carpipe.line_protocol import escape_tag
 
 MINUTE = 60_000
 WINDOW = 15 * MINUTE
@@ -47,12 +48,12 @@ SALES = (
 
 # pipeline_audit per window (offset in windows from KnownData.w0): status and tier counts.
 AUDIT = (
-    (0, "ok", dict(produced=100, acknowledged=100, kafka=100, hdfs=100, influx=97, dead_lettered=3,
-                   reconciled_lag_s=150)),
-    (1, "mismatch", dict(produced=60, acknowledged=60, kafka=60, hdfs=58, influx=50, dead_lettered=0,
-                         reconciled_lag_s=200)),
-    (2, "pending", dict(produced=40, acknowledged=40, kafka=40, hdfs=31, influx=0, dead_lettered=0,
-                        reconciled_lag_s=95)),
+    (0, "ok", dict(produced=100, acknowledged=100, kafka=100, hdfs=100, hdfs_duplicates=4, conflicts=2,
+                   influx=97, dead_lettered=3, reconciled_lag_s=150)),
+    (1, "mismatch", dict(produced=60, acknowledged=60, kafka=60, hdfs=58, hdfs_duplicates=0, conflicts=0,
+                         influx=50, dead_lettered=0, reconciled_lag_s=200)),
+    (2, "pending", dict(produced=40, acknowledged=40, kafka=40, hdfs=31, hdfs_duplicates=1, conflicts=0,
+                        influx=0, dead_lettered=0, reconciled_lag_s=95)),
 )
 # window_summary per window offset and source: read, written, dead_lettered.
 SUMMARIES = ((0, "kafka", 100, 97, 3), (0, "hdfs", 100, 97, 3), (1, "kafka", 50, 50, 0))
@@ -70,7 +71,7 @@ def lines(s: Settings, t0: int, w0: int, sales: Sequence[Sale] = SALES) -> list[
     rollups: dict[tuple[int, str, str], list[float]] = defaultdict(list)
     for i, sale in enumerate(sales):
         ts = t0 + sale.minute * MINUTE + i + 1                     # distinct milliseconds inside the minute
-        tags = (f"car_brand={_tag(sale.brand)},car_model={_tag(sale.model)},country={sale.country},"
+        tags = (f"car_brand={escape_tag(sale.brand)},car_model={escape_tag(sale.model)},country={sale.country},"
                 f"branch={sale.branch},color=Red")
         out.append(f'{s.raw_measurement},{tags} transaction_id="{uuid.uuid4()}",buyer_id="{uuid.uuid4()}",'
                    f'buyer_name="Test Buyer",year=2022i,transaction_price={sale.price},schema_version=1i '
@@ -79,7 +80,7 @@ def lines(s: Settings, t0: int, w0: int, sales: Sequence[Sale] = SALES) -> list[
         for dim, value in (("brand", sale.brand), ("country", sale.country), ("branch", sale.branch)):
             rollups[(minute, dim, value)].append(sale.price)
     for (minute, dim, value), prices in rollups.items():
-        out.append(f"{ROLLUP_MEASUREMENT},dimension={dim},value={_tag(value)} count={len(prices)}i,"
+        out.append(f"{ROLLUP_MEASUREMENT},dimension={dim},value={escape_tag(value)} count={len(prices)}i,"
                    f"revenue={sum(prices)},avg_price={sum(prices) / len(prices)} {minute * 1_000_000}")
     for k, source, read, written, dead in SUMMARIES:
         out.append(f"{SUMMARY_MEASUREMENT},source={source} read={read}i,written={written}i,dead_lettered={dead}i "
@@ -89,10 +90,6 @@ def lines(s: Settings, t0: int, w0: int, sales: Sequence[Sale] = SALES) -> list[
         out.append(f"{s.audit_measurement},status={status} {body},window_seconds=900i "
                    f"{(w0 + k * WINDOW) * 1_000_000}")
     return out
-
-
-def _tag(value: str) -> str:
-    return value.replace(" ", "\\ ").replace(",", "\\,").replace("=", "\\=")
 
 
 def write_known(s: Settings, now_ms: int, sales: Sequence[Sale] = SALES) -> KnownData:

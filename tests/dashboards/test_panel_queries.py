@@ -138,6 +138,10 @@ def dead_letters(k, d, filtered):
     assert series(d, k, by_window) == {"kafka": {0: 3, 1: 0}, "hdfs": {0: 3}}
 
 
+def duplicates_conflicts(k, d, filtered):
+    assert series(d, k, by_window) == {"duplicate lines": {0: 4, 1: 0, 2: 1}, "conflicts": {0: 2, 1: 0, 2: 0}}
+
+
 def reconcile_lag(k, d, filtered):   # the pending window has no final verdict yet
     assert series(d, k, by_window) == {"seconds": {0: 150, 1: 200}}
 
@@ -152,7 +156,8 @@ CHECKS = {
     "sales_revenue_by_brand": revenue_by_brand, "sales_avg_price_by_brand": avg_price_by_brand,
     "sales_by_brand": by_brand, "sales_by_country": by_country, "sales_by_branch": by_branch,
     "sales_top_models": top_models, "health_mismatch_count": mismatch_count, "health_tier_counts": tier_counts,
-    "health_dead_letters": dead_letters, "health_reconcile_lag": reconcile_lag,
+    "health_dead_letters": dead_letters, "health_duplicates_conflicts": duplicates_conflicts,
+    "health_reconcile_lag": reconcile_lag,
     "health_mismatched_windows": mismatched_windows,
 }
 PANELS = [(d, p) for d in dashboards() for p in d.panels]

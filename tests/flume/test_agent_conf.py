@@ -9,7 +9,7 @@ import pytest
 from carpipe.config import Settings
 from carpipe.windows import UTC, Window
 from flume import agent_conf
-from flume.hdfs_counts import HdfsFile, identity
+from flume.hdfs_counts import HdfsFile
 from flume.runner import parse_args, written_windows
 
 S = Settings(window_seconds=900, hdfs_base_path="/Cars", topic="t", flume_consumer_group="g")
@@ -72,14 +72,6 @@ def test_render_escapes_backslashes_for_java_properties():
     assert agent_conf.render({"a.pattern": r"[\r\n]", "b": 1}) == "a.pattern=[\\\\r\\\\n]\nb=1\n"
     text = agent_conf.render(agent_conf.agent_properties(S))
     assert f"{SINK}.inUseSuffix=.tmp\n" in text
-
-
-def test_identity_of_events_and_poison():
-    assert identity(b'{"transaction_id": "abc", "x": 1}') == (True, "id:abc")
-    for poison in (b"not json", b"", b"\xff\xfe", b"[1, 2]", b'{"transaction_id": 42}'):
-        valid, ident = identity(poison)
-        assert not valid and ident.startswith("raw:")
-    assert identity(b"a")[1] != identity(b"b")[1]
 
 
 def test_written_windows_groups_closed_files_modified_this_run():

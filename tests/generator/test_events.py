@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import uuid
@@ -13,7 +14,7 @@ import pytest
 from pydantic import ValidationError
 
 from generator import catalog
-from generator.events import (SCHEMA_PATH, CarTransaction, EventFactory, format_event_time, generate,
+from generator.events import (EVENT_TIME_PATTERN, SCHEMA_PATH, CarTransaction, EventFactory, generate,
                               json_schema_text, uuid4_texts)
 
 T = "2026-03-01T12:00:00.000Z"
@@ -109,7 +110,10 @@ def test_catalog_names_every_country_consistently():
 def test_event_time_format():
     from datetime import datetime, timezone
 
-    assert format_event_time(datetime(2025, 1, 31, 23, 59, 59, 123999, tzinfo=timezone.utc)) == "2025-01-31T23:59:59.123Z"
+    from carpipe.windows import iso_ms
+
+    assert iso_ms(datetime(2025, 1, 31, 23, 59, 59, 123999, tzinfo=timezone.utc)) == "2025-01-31T23:59:59.123Z"
+    assert re.fullmatch(EVENT_TIME_PATTERN, iso_ms(datetime(1970, 1, 1, tzinfo=timezone.utc)))
 
 
 @pytest.mark.parametrize("change, field", [
@@ -124,6 +128,15 @@ def test_event_time_format():
     ({"transaction_id": "not-a-uuid"}, "transaction_id"),
     ({"transaction_id": str(uuid.uuid4()).upper()}, "transaction_id"),
     ({"buyer_name": ""}, "buyer_name"),
+    ({"buyer_name": "Ann\nLee"}, "buyer_name"),
+    ({"car_brand": "Rolls\\Royce"}, "car_brand"),
+    ({"color": "red\n"}, "color"),
+    ({"country": "\x1b[31m"}, "country"),
+    ({"branch": "Ber\x85lin"}, "branch"),
+    ({"event_time": "0087-01-01T00:00:00.000Z"}, "event_time"),
+    ({"event_time": "1969-12-31T23:59:59.999Z"}, "event_time"),
+    ({"event_time": "3748-01-01T00:00:00.000Z"}, "event_time"),
+    ({"event_time": "٢٠٢٥-01-01T00:00:00.000Z"}, "event_time"),
     ({"unexpected": 1}, "unexpected"),
 ])
 def test_model_rejects_bad_values(change, field):

@@ -25,7 +25,7 @@ import requests
 from hdfs import InsecureClient
 
 from carpipe.influx import InfluxClient
-from carpipe.windows import UTC
+from carpipe.windows import UTC, iso_ms
 from spark_apps.sources import kafka_holds_window
 from tests.spark.conftest import event, line, tid
 from tests.spark.jobrun import create_scratch, drop_scratch, produce, run_job, scratch_settings, window_of
@@ -37,8 +37,7 @@ SENTINEL_TAGS = "branch=Sentinel,car_brand=Sentinel,car_model=S,color=grey,count
 
 
 def now_text(delta_s: float = 0) -> str:
-    t = datetime.now(UTC) + timedelta(seconds=delta_s)
-    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
+    return iso_ms(datetime.now(UTC) + timedelta(seconds=delta_s))
 
 
 def window_events() -> tuple[list[dict], list[tuple[str, str]]]:

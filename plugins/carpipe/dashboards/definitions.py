@@ -114,6 +114,12 @@ def pipeline_health(s: Settings) -> Dashboard:
                   alias="$tag_source",
                   query=f'SELECT "dead_lettered" FROM "{SUMMARY_MEASUREMENT}" WHERE $timeFilter GROUP BY "source"',
                   description="Invalid records Spark set aside per window, by the source it read (kafka|hdfs)."),
+            Panel(id="health_duplicates_conflicts", title="Duplicates and conflicts per window", kind="windows",
+                  query=f'SELECT "hdfs_duplicates" AS "duplicate lines", "conflicts" FROM "{audit}" '
+                        f"WHERE $timeFilter",
+                  description="Per window: extra identical copies HDFS holds (collapsed, counted once) and "
+                              "conflicting versions (a transaction_id reused with other content: one kept, "
+                              "the others dead-lettered)."),
             Panel(id="health_reconcile_lag", title="Window end to reconciled", kind="windows", unit="s",
                   query=f'SELECT "reconciled_lag_s" AS "seconds" FROM "{audit}" '
                         f"WHERE \"status\" != 'pending' AND $timeFilter",
