@@ -12,7 +12,7 @@ import json
 import secrets
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
@@ -51,7 +51,9 @@ class CarTransaction(BaseModel):
 
     model_config = ConfigDict(extra="forbid", title="CarTransaction")
 
-    schema_version: Literal[1] = Field(description="Version of this event schema.")
+    # An int with a const, not Literal[1]: pydantic matches literals by equality, so JSON `true` would pass.
+    schema_version: int = Field(json_schema_extra={"const": SCHEMA_VERSION},
+                                description="Version of this event schema.")
     event_time: Annotated[
         str,
         StringConstraints(pattern=EVENT_TIME_PATTERN),
@@ -86,6 +88,13 @@ class CarTransaction(BaseModel):
         latest = datetime.now(timezone.utc) + timedelta(seconds=MAX_AHEAD_SECONDS)
         if t > latest:
             raise ValueError(f"must not be more than {MAX_AHEAD_SECONDS}s ahead of now ({iso_ms(latest)})")
+        return value
+
+    @field_validator("schema_version")
+    @classmethod
+    def _known_version(cls, value: int) -> int:
+        if value != SCHEMA_VERSION:
+            raise ValueError(f"must be {SCHEMA_VERSION}")
         return value
 
     @field_validator("transaction_price")

@@ -36,7 +36,9 @@ if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$STAMPS/pip" 2>/dev/null)" != "$PIP_
   say "virtualenv $VENV from requirements.txt (a few minutes on a fresh machine)"
   [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
   "$VENV/bin/pip" install -q --upgrade pip
-  "$VENV/bin/pip" install -q --progress-bar off -r requirements.txt -c constraints.txt
+  # One line per package as pip resolves it, so a long first install shows it is moving.
+  "$VENV/bin/pip" install --progress-bar off -r requirements.txt -c constraints.txt \
+    | { grep --line-buffered '^Collecting' || true; } | sed -u 's/^/  /'
   # The Spark provider's pyspark-client installs into the same pyspark/ package and overwrites
   # part of it: put the full pyspark back last and check the version that imports.
   PYSPARK=$(sed -n 's/^pyspark==//p' requirements.txt)

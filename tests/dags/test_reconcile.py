@@ -17,7 +17,7 @@ W = Window(datetime(2026, 1, 1, 10, 15, tzinfo=UTC), datetime(2026, 1, 1, 10, 16
 def settled(n: int = 100, dead: int = 0, **kw) -> TierCounts:
     base = dict(window=W.label(), window_seconds=60, produced=n, acknowledged=n, kafka=n,
                 hdfs_lines=n, hdfs_distinct=n, influx=n - dead, dead_lettered=dead, spark_source="kafka",
-                spark_read=n, spark_duplicates=0, rollups={d: n - dead for d in ROLLUP_DIMENSIONS})
+                spark_read=n, spark_duplicates=0, spark_conflicts=0, rollups={d: n - dead for d in ROLLUP_DIMENSIONS})
     return TierCounts(**{**base, **kw})
 
 
@@ -77,6 +77,31 @@ def test_identical_records_in_kafka_count_once_everywhere():
     assert "2 record(s) repeating an identity" in v.notes[0]
 
 
+def test_an_empty_window_is_ok_with_every_tier_zero():
+    v = judge(settled(0, rollups={}))
+    assert (v.status, v.reasons, v.notes) == ("ok", [], [])
+
+
+def test_a_window_of_poison_only_is_ok_with_everything_dead_lettered():
+    v = judge(settled(5, dead=5, produced=0, acknowledged=0, rollups={}))
+    assert v.status == "ok", v.reasons
+
+
+def test_conflicting_versions_count_apart_and_are_shown():
+    # 100 records, 3 of them reuse a transaction_id with other content: 100 versions, 3 dead-lettered
+    c = settled(100, dead=3, hdfs_conflicts=3, spark_conflicts=3)
+    v = judge(c)
+    assert v.status == "ok", v.reasons
+    assert "3 conflicting version(s)" in v.notes[0]
+    assert "3 conflicting" in render_table(c, v)
+
+
+def test_spark_and_hdfs_disagreeing_on_conflicts_is_a_mismatch():
+    v = judge(settled(100, dead=3, hdfs_conflicts=3, spark_conflicts=2))
+    assert v.status == "mismatch"
+    assert v.reasons == ["conflicts: Spark found 2 conflicting version(s), HDFS holds 3: difference +1"]
+
+
 def test_spark_reading_less_than_kafka_holds_is_a_mismatch():
     v = judge(settled(100, spark_read=90))
     assert v.status == "mismatch"
@@ -119,13 +144,15 @@ def test_table_shows_every_tier_and_the_verdict():
 
 def test_audit_point_is_at_the_window_start_with_status_tag_and_integer_fields():
     s = Settings()
-    line = audit_line(s, W, settled(100, dead=2), "ok", W.end + timedelta(seconds=151.6))
+    line = audit_line(s, W, settled(100, dead=2, hdfs_lines=104, hdfs_conflicts=1), "ok",
+                      W.end + timedelta(seconds=151.6))
     head, fields, ts = line.split(" ")
     assert head == f"{s.audit_measurement},status=ok"
     assert int(ts) == W.start_ms * 1_000_000
     parsed = dict(f.split("=") for f in fields.split(","))
-    assert {k: parsed[k] for k in ("produced", "kafka", "hdfs", "influx")} == {
-        "produced": "100i", "kafka": "100i", "hdfs": "100i", "influx": "98i"}
+    assert {k: parsed[k] for k in ("produced", "kafka", "hdfs", "influx", "hdfs_duplicates", "conflicts")} == {
+        "produced": "100i", "kafka": "100i", "hdfs": "100i", "influx": "98i", "hdfs_duplicates": "4i",
+        "conflicts": "1i"}
     assert parsed["reconciled_lag_s"] == "152i"  # whole seconds from the window end to the verdict
 
 

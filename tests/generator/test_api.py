@@ -161,7 +161,12 @@ def test_live_openapi_documents_the_endpoints(live):
     schema = doc["components"]["schemas"]["CarTransaction"]
     assert schema["properties"] == CarTransaction.model_json_schema()["properties"]
     assert set(schema["required"]) == set(CarTransaction.model_fields)
-    assert {"400", "413", "415", "422"} <= set(paths["/api/logs"]["post"]["responses"])
+    assert {"200", "201", "400", "409", "413", "415", "422"} <= set(paths["/api/logs"]["post"]["responses"])
+    # the rules the API enforces beyond JSON schema's vocabulary are stated, with their values
+    assert schema["properties"]["transaction_price"]["x-max-decimals"] == 2
+    assert schema["properties"]["event_time"]["x-not-before"] == "1970-01-01T00:00:00.000Z"
+    assert schema["properties"]["event_time"]["x-max-ahead-seconds"] == 86400
+    assert "\\" in schema["properties"]["car_brand"]["pattern"]
     assert {p["name"] for p in paths["/api/stream_car_transactions"]["get"]["parameters"]} == {"rate", "count", "seconds", "seed"}
 
 
@@ -185,6 +190,33 @@ def test_valid_log_moves_end_offsets_by_exactly_one(client, gen_settings, seed):
     assert new_records(before, after) == 1
     [msg] = read_range(gen_settings, gen_settings.topic, before, after)
     assert msg.key().decode() == event["transaction_id"] and json.loads(msg.value()) == event
+
+
+def test_a_transaction_id_means_one_transaction(client, gen_settings, seed):
+    """Repeating an acknowledged record is answered with its first acknowledgement and produces
+    nothing; the same id with other content is a 409 naming it, and produces nothing."""
+    event = a_valid_event(seed)
+    before = end_offsets(gen_settings, gen_settings.topic)
+    first = client.post("/api/logs", json=event)
+    assert first.status_code == 201, first.get_data(as_text=True)
+    again = client.post("/api/logs", json=event)
+    assert again.status_code == 200 and again.json["status"] == "already_acknowledged"
+    assert (again.json["partition"], again.json["offset"]) == (first.json["partition"], first.json["offset"])
+    other = client.post("/api/logs", json={**event, "transaction_price": event["transaction_price"] + 1})
+    assert other.status_code == 409 and other.json["error"] == "conflict", other.get_data(as_text=True)
+    assert other.json["transaction_id"] == event["transaction_id"] and event["transaction_id"] in other.json["message"]
+    after = end_offsets(gen_settings, gen_settings.topic)
+    assert new_records(before, after) == 1
+    [msg] = read_range(gen_settings, gen_settings.topic, before, after)
+    assert json.loads(msg.value()) == event
+
+
+def test_wrong_method_is_405_with_allow(client):
+    r = client.get("/api/logs")
+    assert r.status_code == 405 and r.json["error"] == "method_not_allowed"
+    assert r.headers["Allow"] == "OPTIONS, POST"
+    r = client.delete("/api/bursts")
+    assert r.status_code == 405 and set(r.headers["Allow"].split(", ")) == {"OPTIONS", "POST"}
 
 
 def test_stream_query_bounds_are_validated(client, gen_settings):

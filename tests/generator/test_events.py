@@ -123,6 +123,7 @@ def test_event_time_format():
     ({"transaction_price": 10.005}, "transaction_price"),
     ({"transaction_price": "100.00"}, "transaction_price"),
     ({"schema_version": 2}, "schema_version"),
+    ({"schema_version": True}, "schema_version"),  # found by tests/spark/test_contract_property.py
     ({"event_time": "2025-01-01 00:00:00"}, "event_time"),
     ({"event_time": "2025-13-01T00:00:00.000Z"}, "event_time"),
     ({"transaction_id": "not-a-uuid"}, "transaction_id"),
