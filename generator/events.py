@@ -69,7 +69,7 @@ class CarTransaction(BaseModel):
     buyer_name: Text = Field(description="No control character.")
     car_brand: Tag
     car_model: Tag
-    year: int = Field(ge=1900, le=2100, description="Model year.")
+    year: int = Field(ge=1900, le=2100, description="Model year, written without a fraction (2020, not 2020.0).")
     color: Tag
     country: Tag
     branch: Tag = Field(description="Dealer branch (city) within the country; an InfluxDB tag: no "
