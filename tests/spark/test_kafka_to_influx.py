@@ -263,6 +263,22 @@ def test_neighbouring_windows_points_are_untouched(case, failed, first, second, 
                                                                       window.end_ms * 10**6], m
 
 
+def test_a_window_without_records_succeeds_with_a_zero_summary(case):
+    """A quiet window (burst paused, stack started mid-window) is a success that says "nothing", not a
+    failed task: the summary is written with zeros, so reconciliation can state the window is empty."""
+    s, window, _, _ = case
+    hour = 3600 * 1000
+    quiet = window_of(window.end_ms + hour, window.end_ms + hour + (window.end_ms - window.start_ms))
+    run = run_job(s, quiet, "kafka")
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert {k: run.result[k] for k in ("read", "written", "dead_lettered", "duplicates", "conflicts")} == {
+        "read": 0, "written": 0, "dead_lettered": 0, "duplicates": 0, "conflicts": 0}
+    state = snapshot(s, quiet)
+    assert state[s.raw_measurement] == [] and state["car_sales_1m"] == []
+    assert [(r["read"], r["written"], r["dead_lettered"], r["duplicates"], r["conflicts"], r["time"])
+            for r in state["window_summary"]] == [(0, 0, 0, 0, 0, quiet.start_ms * 10**6)]
+
+
 def test_unreachable_influx_fails_before_anything_is_read_or_written(case):
     s, window, _, _ = case
     closed = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
