@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 import shutil
 import time
 import uuid
@@ -492,3 +493,37 @@ def test_a_missing_hdfs_file_is_caught_naming_window_and_tier(two_windows, api):
     assert f"difference -{lost}" in log and "the hdfs tier is the odd one out" in log
     a = audit(s, w)
     assert (a["status"], a["hdfs"], a["influx"], a["kafka"]) == ("mismatch", total - lost, total, total)
+
+
+def test_quiet_and_poisoned_windows_reconcile_ok(two_windows, api):
+    """A window without records (here: one from before the scratch topic existed, triggered from the
+    UI/REST) runs green with a zero audit; a window whose burst is joined by records another producer
+    wrote (unparsable, breaking the contract, a transaction_id reused with other content) reconciles
+    ok with every one of them accounted for as dead-lettered."""
+    from generator.events import generate, utc_now_text
+    from tests.spark.jobrun import produce
+
+    s, switched, windows, _, _ = two_windows
+    quiet = Window.starting(windows[0].start - timedelta(seconds=5 * WINDOW), WINDOW)
+    poisoned = Window.containing(now(), WINDOW).next()
+    sleep_until(poisoned.start + timedelta(seconds=BURST + 2))  # after the scheduled burst: its own records
+    taken, other = generate(secrets.randbits(48), 2, utc_now_text())
+    poison = [b"not json at all", json.dumps({**other, "color": "red\n"}).encode(),
+              json.dumps(taken).encode(), json.dumps({**taken, "transaction_price": 1.25}).encode()]
+    stamps = produce(s, poison)
+    assert all(poisoned.contains_ms(t) for t in stamps), (poisoned, stamps)
+    api.pause(SPARK_DAG, False)  # the scheduler runs the poisoned window; the quiet one is triggered
+    run = api.trigger(SPARK_DAG, {"window_start": iso(quiet.start)})
+    done = api.wait_run(SPARK_DAG, run["dag_run_id"], timeout=SETTLE)
+    assert done["state"] == "success", api.task_states(SPARK_DAG, run["dag_run_id"])
+    audits = wait_reconciled(s, [quiet, poisoned], until=poisoned.end + timedelta(seconds=SETTLE))
+    fields = ("produced", "acknowledged", "kafka", "hdfs", "conflicts", "influx", "dead_lettered")
+    assert {k: audits[quiet][k] for k in fields} == dict.fromkeys(fields, 0)
+    a = audits[poisoned]
+    produced = a["produced"]
+    assert produced == PER_WINDOW, a
+    # 4 foreign records: one unparsable, one breaking the tag rule, two versions of one id (one kept).
+    assert {k: a[k] for k in fields} == {
+        "produced": produced, "acknowledged": produced, "kafka": produced + 4, "hdfs": produced + 4,
+        "conflicts": 1, "influx": produced + 1, "dead_lettered": 3}
+    assert run_at(api, SPARK_DAG, poisoned.start)["state"] == "success"
