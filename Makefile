@@ -3,7 +3,6 @@
 SHELL := /bin/bash
 VENV  ?= $(CURDIR)/.venv
 PY    := $(VENV)/bin/python
-export PYTHONPATH := $(CURDIR):$(CURDIR)/plugins
 export PYTHONUNBUFFERED := 1
 CTL   := $(PY) -m stack.ctl
 

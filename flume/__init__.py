@@ -6,9 +6,10 @@
                         (``WindowInterceptor.java``: window header) and the HDFS sink (``WindowSink.java``)
 - ``flume.runner``      ``python -m flume.runner``: bounded run, drain, stop, verify (the DAG calls this)
 - ``flume.drain``       deciding from Flume's counters that everything before the deadline is written
-- ``flume.kafka_lag``   how far the consumer group is behind a point in time
-- ``flume.hdfs_counts`` counting a window's records on HDFS over WebHDFS (for reconciliation)
 - ``flume.recovery``    closing the files a crashed agent left open (``RecoverLeases.java``)
 
-Delivery is at-least-once; see ``flume.hdfs_counts`` for how duplicates are bounded and detected.
+The group's lag (``carpipe.kafka_offsets``) and the HDFS side (``carpipe.webhdfs``) are shared with the
+reconciliation, so they live in the shared package.
+
+Delivery is at-least-once; see ``carpipe.hdfs_counts`` for how duplicates are bounded and detected.
 """

@@ -14,9 +14,9 @@ import time
 import requests
 
 from carpipe.config import Settings
+from carpipe.jvm import HADOOP_JAVA_OPTS, java_home, log4j1_console
 from flume import agent_conf, extensions
 from flume.agent_conf import AGENT, CHANNEL, SOURCE, Channel, sink_names
-from stack.services import HADOOP_JAVA_OPTS, Stack, java_home, log4j1_console
 
 # 512 MiB holds a full memory channel (200k events); the file channel keeps events on disk.
 JVM_OPTS = ["-Xmx512m", "-XX:+UseG1GC"]
@@ -59,7 +59,7 @@ class FlumeAgent:
         if not any(jars.glob("flume-ng-node-*.jar")):
             raise AgentError(f"no Flume jars in {jars}: run `make install`")
         # The stack's Hadoop client config (replication 1, one DataNode) goes first on the classpath.
-        classpath = [str(Stack(self.s).hadoop_conf), str(extensions.classes_dir(self.s)), str(jars / "*")]
+        classpath = [str(self.s.hadoop_conf_dir), str(extensions.classes_dir(self.s)), str(jars / "*")]
         return [
             str(java_home() / "bin" / "java"), *JVM_OPTS, *HADOOP_JAVA_OPTS,
             f"-Dlog4j.configuration=file:{self.log4j_file}",

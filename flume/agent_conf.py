@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Literal
 
 from carpipe.config import Settings
+from carpipe.webhdfs import IN_USE_SUFFIX
 from flume import extensions
 
 Channel = Literal["file", "memory"]
@@ -38,12 +39,11 @@ SINK = "hdfs-sink"
 # ~15k events/s while Kafka and the generator share the cores; two keep up with a 20k/s burst.
 SINKS = 2
 
-IN_USE_SUFFIX = ".tmp"
 FILE_SUFFIX = ".jsonl"
 FILE_PREFIX = "transactions"
 
 # One source batch is one channel transaction and one Kafka offset commit: large enough for 20k events/s,
-# and the bound on duplicates after a crash (see flume.hdfs_counts).
+# and the bound on duplicates after a crash (see carpipe.hdfs_counts).
 SOURCE_BATCH = 5000
 SINK_BATCH = 5000
 TRANSACTION_CAPACITY = 10000

@@ -1,7 +1,7 @@
 """When has the agent written everything stamped before a deadline? Decided from Flume's counters.
 
 The runner first waits until the consumer group's committed offsets reach the deadline's offsets
-(flume.kafka_lag): the Kafka source commits only after its batch is in the channel, so from then on
+(carpipe.kafka_offsets): the Kafka source commits only after its batch is in the channel, so from then on
 the channel's put count P0 covers every such record. Then, from successive metric snapshots:
 
 1. queue: the channel is FIFO (a rolled-back take goes back to its head), so while no sink failed,

@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 from carpipe.config import Settings
-from stack.services import java_home
+from carpipe.jvm import java_home
 
 SOURCES = tuple(Path(__file__).with_name(name) for name in ("WindowInterceptor.java", "WindowSink.java"))
 INTERCEPTOR_BUILDER = "carpipe.flume.WindowInterceptor$Builder"

@@ -22,9 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from carpipe.config import Settings
-from flume.agent_conf import IN_USE_SUFFIX
-from flume.hdfs_counts import HdfsFile, WebHdfs
-from stack.services import Stack
+from carpipe.jvm import hadoop_java
+from carpipe.webhdfs import IN_USE_SUFFIX, HdfsFile, WebHdfs
 
 TAIL = 1 << 20
 
@@ -37,8 +36,8 @@ class Recovered:
 
 def recover_leases(s: Settings, paths: list[str]) -> None:
     """One JVM for all paths (flume/RecoverLeases.java, a single-file Java program on Hadoop's client)."""
-    cmd = Stack(s).hdfs_java(str(Path(__file__).with_name("RecoverLeases.java")),
-                             *(f"{s.hdfs_url.rstrip('/')}{p}" for p in paths), heap="256m")
+    cmd = hadoop_java(s, str(Path(__file__).with_name("RecoverLeases.java")),
+                      *(f"{s.hdfs_url.rstrip('/')}{p}" for p in paths), heap="256m")
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     if out.returncode != 0:
         raise RuntimeError(f"lease recovery failed: {(out.stdout + out.stderr)[-3000:]}")

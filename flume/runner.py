@@ -37,8 +37,8 @@ from flume import agent_conf
 from flume.agent import AgentError, FlumeAgent, component
 from flume.agent_conf import CHANNELS
 from flume.drain import DrainCheck, Snapshot
-from flume.hdfs_counts import HdfsFile, WebHdfs, list_files, webhdfs, window_dirs
-from flume.kafka_lag import GroupLag
+from carpipe.webhdfs import HdfsFile, WebHdfs, files_since, webhdfs
+from carpipe.kafka_offsets import GroupLag
 from flume.recovery import recover_open_files
 
 EXIT_OK, EXIT_FAILED, EXIT_NOT_DRAINED = 0, 1, 3
@@ -66,12 +66,8 @@ def group_lock(s: Settings):
         yield
 
 
-def scan(client: WebHdfs, s: Settings, since: datetime) -> list[HdfsFile]:
-    return [f for d in window_dirs(client, s.hdfs_base_path, since) for f in list_files(client, d)]
-
-
 def recover(s: Settings, client: WebHdfs, since: datetime, when: str) -> list[dict]:
-    orphans = [f for f in scan(client, s, since) if f.is_open]
+    orphans = [f for f in files_since(client, s.hdfs_base_path, since) if f.is_open]
     if orphans:
         log(f"{when}: {len(orphans)} open file(s) without a live agent, recovering: "
             + ", ".join(f.path for f in orphans))
@@ -163,7 +159,7 @@ class Run:
         if died:
             log(f"agent died (exit code {agent.proc.returncode})")
         self.result["recovered"] += recover(s, client, since, "after stop")
-        files = scan(client, s, since)
+        files = files_since(client, s.hdfs_base_path, since)
         left = [f.path for f in files if f.is_open]
         self.result["open_files"] = left
         self.result["windows"] = written_windows(files, run_start)

@@ -34,12 +34,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-if __package__ in (None, ""):  # run as a script (spark-submit): make the repo's packages importable
-    _ROOT = Path(__file__).resolve().parents[1]
-    sys.path[:0] = [p for p in (str(_ROOT), str(_ROOT / "plugins")) if p not in sys.path]
-
-from carpipe.influx import ROLLUP_MEASUREMENT, SUMMARY_MEASUREMENT  # noqa: E402
-from carpipe.windows import Window, iso_ms, parse_utc  # noqa: E402
+from carpipe.influx import ROLLUP_MEASUREMENT, SUMMARY_MEASUREMENT
+from carpipe.windows import Window, iso_ms, parse_utc
 
 DEFAULT_SCHEMA = Path(__file__).resolve().parents[1] / "generator" / "schema" / "car_transaction.schema.json"
 PASSWORD_ENV = "CARPIPE_INFLUX_PASSWORD"
@@ -145,7 +141,7 @@ def start_spark(pyfiles_dir: str):
 def resolve_source(cfg: JobConfig) -> str:
     if cfg.source != "auto":
         return cfg.source
-    from spark_apps.sources import kafka_holds_window
+    from carpipe.kafka_offsets import kafka_holds_window
 
     return "kafka" if kafka_holds_window(cfg.kafka_bootstrap, cfg.topic, cfg.window.start_ms) else "hdfs"
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from carpipe.webhdfs import IN_USE_SUFFIX
+
 
 def read_kafka(spark: SparkSession, bootstrap: str, topic: str, start_ms: int, end_ms: int) -> DataFrame:
     """Batch read of exactly the window.
@@ -49,7 +51,7 @@ def hdfs_files(spark: SparkSession, directory: str) -> tuple[list[str], list[str
         name = status.getPath().getName()
         if not status.isFile() or name.startswith(("_", ".")):
             continue
-        (in_use if name.endswith(".tmp") else closed).append(status.getPath().toString())
+        (in_use if name.endswith(IN_USE_SUFFIX) else closed).append(status.getPath().toString())
     return sorted(closed), sorted(in_use)
 
 
@@ -58,45 +60,3 @@ def read_hdfs(spark: SparkSession, files: list[str]) -> DataFrame:
     if not files:
         return spark.createDataFrame([], "raw string")
     return spark.read.option("wholetext", False).text(files).select(F.col("value").alias("raw"))
-
-
-def kafka_holds_window(bootstrap: str, topic: str, start_ms: int, timeout: float = 30) -> bool:
-    """False when retention may have deleted records of the window from some partition.
-
-    Per partition: nothing was ever deleted (log start offset 0), or the earliest record still held
-    is older than the window start (so everything from the start on is still there).
-    Driver-side, with confluent-kafka (on the machine that submits the job).
-    """
-    from confluent_kafka import Consumer, KafkaException, TopicPartition
-
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "carpipe-spark-retention-probe",
-                         "enable.auto.commit": False, "auto.offset.reset": "earliest"})
-    try:
-        meta = consumer.list_topics(topic, timeout=timeout).topics[topic]
-        if meta.error is not None:
-            raise KafkaException(meta.error)
-        for p in sorted(meta.partitions):
-            low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout)
-            if low == 0:
-                continue
-            if low == high:  # everything this partition ever held is gone: cannot vouch for the window
-                return False
-            if _timestamp_at(consumer, TopicPartition(topic, p, low), timeout) >= start_ms:
-                return False
-        return True
-    finally:
-        consumer.close()
-
-
-def _timestamp_at(consumer, tp, timeout: float) -> int:
-    """Broker timestamp of the record at tp's offset (or the next one still held)."""
-    consumer.assign([tp])
-    try:
-        msg = consumer.poll(timeout)
-        if msg is None:
-            raise TimeoutError(f"no record at {tp.topic}[{tp.partition}]@{tp.offset} within {timeout}s")
-        if msg.error() is not None:
-            raise RuntimeError(f"reading {tp.topic}[{tp.partition}]@{tp.offset}: {msg.error()}")
-        return msg.timestamp()[1]
-    finally:
-        consumer.unassign()

@@ -31,7 +31,7 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 # -- 2. Python virtualenv --------------------------------------------------------------------
-PIP_FP=$(fingerprint requirements.txt constraints.txt)
+PIP_FP=$(fingerprint requirements.txt constraints.txt pyproject.toml)
 if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$STAMPS/pip" 2>/dev/null)" != "$PIP_FP" ]; then
   say "virtualenv $VENV from requirements.txt (a few minutes on a fresh machine)"
   [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
@@ -43,6 +43,8 @@ if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$STAMPS/pip" 2>/dev/null)" != "$PIP_
   # part of it: put the full pyspark back last and check the version that imports.
   PYSPARK=$(sed -n 's/^pyspark==//p' requirements.txt)
   "$VENV/bin/pip" install -q --force-reinstall --no-deps "pyspark==$PYSPARK"
+  # The project itself (carpipe and the legs), editable: imports resolve to this checkout, no PYTHONPATH.
+  "$VENV/bin/pip" install -q --no-deps -e .
   got=$("$VENV/bin/python" -c 'import pyspark; print(pyspark.__version__)')
   [ "$got" = "$PYSPARK" ] || { echo "pyspark $got imports, $PYSPARK expected" >&2; exit 1; }
   echo "$PIP_FP" > "$STAMPS/pip"

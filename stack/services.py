@@ -14,58 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from carpipe.config import REPO_ROOT, Settings
-
-# Java 17 module openings Hadoop's own launch scripts pass (HADOOP_OPTS in hadoop-env.sh).
-HADOOP_JAVA_OPTS = [
-    "--add-opens=java.base/java.lang=ALL-UNNAMED",
-    "--add-opens=java.base/java.lang.reflect=ALL-UNNAMED",
-    "--add-opens=java.base/java.io=ALL-UNNAMED",
-    "--add-opens=java.base/java.net=ALL-UNNAMED",
-    "--add-opens=java.base/java.nio=ALL-UNNAMED",
-    "--add-opens=java.base/java.util=ALL-UNNAMED",
-    "--add-opens=java.base/java.util.concurrent=ALL-UNNAMED",
-    "--add-opens=java.base/java.util.concurrent.atomic=ALL-UNNAMED",
-    "--add-opens=java.base/java.util.zip=ALL-UNNAMED",
-    "--add-opens=java.base/sun.nio.ch=ALL-UNNAMED",
-    "--add-opens=java.base/sun.nio.cs=ALL-UNNAMED",
-    "--add-opens=java.base/sun.security.action=ALL-UNNAMED",
-    "--add-opens=java.base/sun.util.calendar=ALL-UNNAMED",
-    "--add-opens=java.security.jgss/sun.security.krb5=ALL-UNNAMED",
-]
-
-LOG4J2_CONSOLE = """\
-status = warn
-appender.console.type = Console
-appender.console.name = STDOUT
-appender.console.layout.type = PatternLayout
-appender.console.layout.pattern = %d{ISO8601} %-5p [%t] %c{1}: %m%n
-rootLogger.level = {level}
-rootLogger.appenderRef.stdout.ref = STDOUT
-"""
-
-def log4j1_console(quiet: tuple[str, ...]) -> str:
-    """A log4j 1.2 properties file (Hadoop and Flume log through reload4j): INFO to stdout, where
-    supervisord or the Airflow task log picks it up; the ``quiet`` loggers at WARN."""
-    return "".join([
-        "log4j.rootLogger=INFO, console\n",
-        "log4j.appender.console=org.apache.log4j.ConsoleAppender\n",
-        "log4j.appender.console.target=System.out\n",
-        "log4j.appender.console.layout=org.apache.log4j.PatternLayout\n",
-        "log4j.appender.console.layout.ConversionPattern=%d{ISO8601} %-5p [%t] %c{1}: %m%n\n",
-        *(f"log4j.logger.{name}=WARN\n" for name in quiet),
-    ])
-
-
-def java_home() -> Path:
-    """Java 17: Kafka 4 and Hadoop 3.5 servers are built and tested on it."""
-    for candidate in (os.environ.get("CARPIPE_JAVA_HOME"), "/usr/lib/jvm/java-17-openjdk-amd64"):
-        if candidate and (Path(candidate) / "bin" / "java").exists():
-            return Path(candidate)
-    java = shutil.which("java")
-    if not java:
-        raise SystemExit("no Java found: run `make install` (installs openjdk-17-jdk-headless)")
-    return Path(java).resolve().parents[1]
-
+from carpipe.jvm import LOG4J2_CONSOLE, hadoop_java, java, java_home, log4j1_console
 
 def venv_bin() -> Path:
     return Path(sys.executable).parent
@@ -112,14 +61,6 @@ class Stack:
     def kafka_data(self) -> Path:
         return self.state / "kafka" / "data"
 
-    def java(self, jars: str, main: str, *args: str, heap: str, opts: list[str] | None = None,
-             classpath_first: Path | None = None) -> list[str]:
-        cp = [str(self.s.jars_dir / jars / "*")]
-        if classpath_first:
-            cp.insert(0, str(classpath_first))
-        return [str(java_home() / "bin" / "java"), f"-Xmx{heap}", "-XX:+UseG1GC",
-                *(opts or []), "-cp", ":".join(cp), main, *args]
-
     def kafka(self) -> Program:
         s = self.s
         props = {
@@ -148,7 +89,7 @@ class Stack:
         log4j = self.conf / "kafka" / "log4j2.properties"
         return Program(
             "kafka",
-            self.java("kafka", "kafka.Kafka", str(self.kafka_props), heap="768m",
+            java(self.s, "kafka", "kafka.Kafka", str(self.kafka_props), heap="768m",
                       opts=[f"-Dlog4j2.configurationFile={log4j}",
                             f"-Dkafka.logs.dir={s.logs_dir}"]),
             files={self.kafka_props: properties(props),
@@ -159,13 +100,13 @@ class Stack:
         )
 
     def kafka_format_command(self) -> list[str]:
-        return self.java("kafka", "kafka.tools.StorageTool", "format", "--ignore-formatted",
+        return java(self.s, "kafka", "kafka.tools.StorageTool", "format", "--ignore-formatted",
                          "-t", "carpipe-embedded-kraft", "-c", str(self.kafka_props), heap="256m")
 
     # -- HDFS -------------------------------------------------------------------------------
     @property
     def hadoop_conf(self) -> Path:
-        return self.conf / "hadoop"
+        return self.s.hadoop_conf_dir
 
     @property
     def namenode_dir(self) -> Path:
@@ -200,11 +141,7 @@ class Stack:
         }
 
     def hdfs_java(self, main: str, *args: str, heap: str = "512m") -> list[str]:
-        return self.java("hadoop", main, *args, heap=heap, classpath_first=self.hadoop_conf,
-                         opts=[*HADOOP_JAVA_OPTS, "-Dhadoop.root.logger=INFO,console",
-                               f"-Dlog4j2.configurationFile={self.hadoop_conf / 'log4j2.properties'}",
-                               f"-Dhadoop.log.dir={self.s.logs_dir}",
-                               "-Dproc_hdfs"])
+        return hadoop_java(self.s, main, *args, heap=heap, opts=["-Dproc_hdfs"])
 
     def namenode(self) -> Program:
         return Program("hdfs-namenode",
@@ -257,7 +194,7 @@ bind-address = "{s.bind_host}:{s.influx_port + 2}"
         return {
             "AIRFLOW_HOME": str(home),
             "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
-            "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO_ROOT / "plugins"),
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(home / "plugins"),  # the project has no Airflow plugin
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
             # 2 cores: a handful of workers, not the default 32 (~5 GiB RSS).
@@ -277,7 +214,6 @@ bind-address = "{s.bind_host}:{s.influx_port + 2}"
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "20",
             "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "20",
             "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
-            "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), str(REPO_ROOT / "plugins")]),
             "PATH": os.pathsep.join([str(venv_bin()), str(java_home() / "bin"),
                                      os.environ.get("PATH", "/usr/bin:/bin")]),
             "JAVA_HOME": str(java_home()),
@@ -299,8 +235,7 @@ bind-address = "{s.bind_host}:{s.influx_port + 2}"
             [str(venv_bin() / "gunicorn"), "--bind", f"{s.bind_host}:{s.generator_port}",
              "--workers", "1", "--threads", "16", "--timeout", "0",
              "generator.app:create_app()"],
-            env={"PYTHONPATH": os.pathsep.join([str(REPO_ROOT), str(REPO_ROOT / "plugins")]),
-                 **s.as_env()},
+            env=s.as_env(),
             priority=60,
         )
 

@@ -32,8 +32,8 @@ from carpipe.config import Settings, get_settings
 from carpipe.topic import ensure_topic
 from flume import agent_conf
 from flume.agent import FlumeAgent, component
-from flume.hdfs_counts import webhdfs
-from flume.kafka_lag import GroupLag
+from carpipe.webhdfs import webhdfs
+from carpipe.kafka_offsets import GroupLag
 from generator.burst import Burst, run_burst
 
 PREFILL = 200_000

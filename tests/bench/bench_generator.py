@@ -27,7 +27,7 @@ from carpipe.topic import ensure_topic
 from generator.burst import Burst
 from generator.events import EventFactory, utc_now_text
 from generator.producer import TUNING, get_producer
-from stack.services import java_home
+from carpipe.jvm import java_home
 
 RECORDS = int(os.environ.get("BENCH_GENERATOR_RECORDS", "500000"))
 REPEATS = 3

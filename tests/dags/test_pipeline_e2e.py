@@ -127,7 +127,7 @@ def cleanup(api: AirflowApi, s: Settings, since: datetime, until: datetime) -> N
     from confluent_kafka.admin import AdminClient
 
     from flume import agent_conf
-    from flume.hdfs_counts import webhdfs
+    from carpipe.webhdfs import webhdfs
 
     client_from_settings(s).query(f'DROP DATABASE "{s.influx_db}"', database=None)
     webhdfs(s).delete(s.hdfs_base_path.rsplit("/", 1)[0], recursive=True)
@@ -160,7 +160,7 @@ def kafka_records(s: Settings) -> list[tuple[int, bytes]]:
 
 
 def independent_counts(s: Settings, w: Window, records: list[tuple[int, bytes]]) -> dict:
-    from flume.hdfs_counts import count_window
+    from carpipe.hdfs_counts import count_window
 
     influx = client_from_settings(s)
     raw = influx.rows(f'SELECT count("transaction_id") AS n FROM "{s.raw_measurement}" '
@@ -216,7 +216,7 @@ def reconcile_instance(api: AirflowApi, w: Window, after: datetime) -> tuple[dic
 
 def timeline(api: AirflowApi, s: Settings, w: Window, after: datetime) -> dict[str, float]:
     """Seconds after the window end at which each stage of the window was done."""
-    from flume.hdfs_counts import list_files, webhdfs
+    from carpipe.webhdfs import list_files, webhdfs
 
     burst_run = run_at(api, BURST_DAG, w.start)["dag_run_id"]
     report = api.xcom(BURST_DAG, burst_run, "burst")
@@ -473,7 +473,7 @@ def test_backfill_reprocesses_the_windows_and_leaves_every_count_unchanged(two_w
 
 
 def test_a_missing_hdfs_file_is_caught_naming_window_and_tier(two_windows, api):
-    from flume.hdfs_counts import list_files, read_lines, webhdfs
+    from carpipe.webhdfs import list_files, read_lines, webhdfs
 
     s, _, windows, audits, _ = two_windows
     w = windows[0]

@@ -25,7 +25,7 @@ from carpipe.config import REPO_ROOT, Settings
 from carpipe.topic import ensure_topic
 from carpipe.windows import UTC, Window
 from flume import agent_conf
-from flume.hdfs_counts import list_files, read_lines, webhdfs, window_dirs
+from carpipe.webhdfs import list_files, read_lines, webhdfs, window_dirs
 
 WINDOW_SECONDS = 10
 RUNNER_TIMEOUT = 300
@@ -44,8 +44,7 @@ class FlumeCase:
 
     @property
     def env(self) -> dict[str, str]:
-        return {**os.environ, **self.settings.as_env(), "PYTHONUNBUFFERED": "1",
-                "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), str(REPO_ROOT / "plugins")])}
+        return {**os.environ, **self.settings.as_env(), "PYTHONUNBUFFERED": "1"}
 
     def runner_command(self, *args: str) -> list[str]:
         return [sys.executable, "-m", "flume.runner", *args]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from stack.services import java_home
+from carpipe.jvm import java_home
 
 
 def compile_probe(source: Path, out_dir: Path, classpath: str) -> str:

@@ -7,9 +7,9 @@ from datetime import datetime, timedelta
 import pytest
 
 from carpipe.config import Settings
-from carpipe.windows import UTC, Window
+from carpipe.windows import UTC
 from flume import agent_conf
-from flume.hdfs_counts import HdfsFile
+from carpipe.webhdfs import HdfsFile
 from flume.runner import parse_args, written_windows
 
 S = Settings(window_seconds=900, hdfs_base_path="/Cars", topic="t", flume_consumer_group="g")

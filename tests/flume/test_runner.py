@@ -18,7 +18,9 @@ import pytest
 
 from carpipe.windows import UTC, Window
 from flume.agent_conf import SINK_BATCH, SINKS, SOURCE_BATCH
-from flume.hdfs_counts import count_window, identity, open_files, webhdfs
+from carpipe.hdfs_counts import count_window
+from carpipe.records import ID_PREFIX, identity
+from carpipe.webhdfs import files_since, webhdfs
 from generator.events import EventFactory, utc_now_text
 
 
@@ -59,7 +61,7 @@ def test_window_holds_exactly_the_records_produced(flume_case):
     assert_exactly(flume_case, expected)
     assert sum(w["files"] for w in result["windows"]) >= len(expected)
     for d, lines in expected.items():
-        assert all(identity(line)[0] for line in lines)  # all are events: nothing poisoned on the way
+        assert all(identity(line).startswith(ID_PREFIX) for line in lines)  # all are events: nothing poisoned on the way
 
 
 def test_records_arriving_between_runs_land_in_their_own_window(flume_case):
@@ -104,8 +106,8 @@ def test_sigkill_mid_burst_loses_nothing_and_duplicates_are_reported(flume_case)
         # Kill once the sinks are writing (an open file with data) while records keep arriving.
         client = webhdfs(flume_case.settings)
         deadline = time.monotonic() + 120
-        while not any(f.length > 0 for f in open_files(client, flume_case.settings.hdfs_base_path,
-                                                        datetime(1970, 1, 2, tzinfo=UTC))):
+        while not any(f.is_open and f.length > 0 for f in files_since(
+                client, flume_case.settings.hdfs_base_path, datetime(1970, 1, 2, tzinfo=UTC))):
             assert time.monotonic() < deadline, runner.output
             time.sleep(0.2)
         os.kill(runner.agent_pid, signal.SIGKILL)

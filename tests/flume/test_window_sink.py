@@ -11,8 +11,7 @@ import pytest
 
 from carpipe.config import Settings
 from flume import agent_conf, extensions
-from flume.hdfs_counts import list_files, read_lines, webhdfs
-from stack.services import Stack
+from carpipe.webhdfs import list_files, read_lines, webhdfs
 from tests.flume.java_probe import ProbeSession, compile_probe
 
 pytestmark = pytest.mark.integration
@@ -25,7 +24,7 @@ W1, W2 = "2026-03-01/10-00-00", "2026-03-01/10-15-00"
 def classpath(tmp_path_factory, stack_up: Settings) -> str:
     s = stack_up
     return compile_probe(PROBE, tmp_path_factory.mktemp("probe"), ":".join(
-        [str(Stack(s).hadoop_conf), str(extensions.classes_dir(s)), str(s.jars_dir / "flume" / "*")]))
+        [str(s.hadoop_conf_dir), str(extensions.classes_dir(s)), str(s.jars_dir / "flume" / "*")]))
 
 
 @pytest.fixture

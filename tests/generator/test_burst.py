@@ -18,9 +18,7 @@ pytestmark = pytest.mark.integration
 
 
 def cli_env(settings, **extra: str) -> dict[str, str]:
-    env = {**os.environ, **settings.as_env(), **extra}
-    env["PYTHONPATH"] = os.pathsep.join(["."] + ["plugins"] + [env.get("PYTHONPATH", "")])
-    return env
+    return {**os.environ, **settings.as_env(), **extra}
 
 
 def burst_result(stdout: str) -> dict:

@@ -26,8 +26,8 @@ from hdfs import InsecureClient
 
 from carpipe.influx import InfluxClient
 from carpipe.windows import UTC, iso_ms
-from spark_apps.sources import kafka_holds_window
-from tests.spark.conftest import event, line, tid
+from carpipe.kafka_offsets import kafka_holds_window
+from tests.spark.conftest import event, line
 from tests.spark.jobrun import create_scratch, drop_scratch, produce, run_job, scratch_settings, window_of
 
 pytestmark = pytest.mark.integration

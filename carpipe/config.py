@@ -18,7 +18,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from carpipe.windows import check_length
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 class Settings(BaseSettings):
@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     airflow_url: str = ""
     generator_url: str = ""
     spark_master: str = "local[2]"
+    # Hadoop client configuration (core-site.xml, hdfs-site.xml) for the JVM programs that talk to HDFS;
+    # default: the one the embedded stack renders into the state dir.
+    hadoop_conf_dir: Path | None = None
 
     # -- names --
     topic: str = "car-transactions-logs"
@@ -91,6 +94,8 @@ class Settings(BaseSettings):
         for name, value in defaults.items():
             if not getattr(self, name):
                 setattr(self, name, value)
+        if self.hadoop_conf_dir is None:
+            self.hadoop_conf_dir = self.state_dir / "conf" / "hadoop"
         check_length(self.window_seconds)
         if self.burst_seconds > self.window_seconds:
             raise ValueError("burst_seconds must not exceed window_seconds")

@@ -225,9 +225,9 @@ def influx_counts(influx: InfluxClient, s: Settings, w: Window, c: TierCounts) -
 
 def kafka_counts(s: Settings, w: Window, c: TierCounts) -> None:
     """Records in the window by offsets for its timestamps, and how far Flume is from its end."""
-    from flume.kafka_lag import GroupLag
+    from carpipe.kafka_offsets import GroupLag
 
-    from spark_apps.sources import kafka_holds_window
+    from carpipe.kafka_offsets import kafka_holds_window
 
     lag = GroupLag(s)
     start, end = lag.targets(w.start_ms), lag.targets(w.end_ms)
@@ -237,7 +237,7 @@ def kafka_counts(s: Settings, w: Window, c: TierCounts) -> None:
 
 
 def hdfs_counts(s: Settings, w: Window, c: TierCounts) -> None:
-    from flume.hdfs_counts import count_window
+    from carpipe.hdfs_counts import count_window
 
     h = count_window(s, w)
     c.hdfs_lines, c.hdfs_distinct, c.hdfs_open_files = h.lines, h.distinct, len(h.open_files)

@@ -1,4 +1,5 @@
-"""How far a consumer group is behind a point in time on the topic.
+"""Offset probes of the topic: how far a consumer group is behind a point in time, and whether
+retention may have removed records of a window.
 
 The topic stamps records at append (LogAppendTime), so "every record before T" is the prefix of each
 partition up to the first offset whose timestamp is >= T; the group has them all once its committed
@@ -7,7 +8,7 @@ offsets reach that point. The Flume source commits only after a batch is in its 
 
 from __future__ import annotations
 
-from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
+from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec
 
 from carpipe.config import Settings
@@ -53,3 +54,42 @@ class GroupLag:
         """Records before the targets that the group has not committed yet."""
         pos = self.positions()
         return sum(max(0, targets[p] - pos[p]) for p in self.partitions)
+
+
+def kafka_holds_window(bootstrap: str, topic: str, start_ms: int, timeout: float = 30) -> bool:
+    """False when retention may have deleted records of the window from some partition.
+
+    Per partition: nothing was ever deleted (log start offset 0), or the earliest record still held
+    is older than the window start (so everything from the start on is still there).
+    """
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "carpipe-spark-retention-probe",
+                         "enable.auto.commit": False, "auto.offset.reset": "earliest"})
+    try:
+        meta = consumer.list_topics(topic, timeout=timeout).topics[topic]
+        if meta.error is not None:
+            raise KafkaException(meta.error)
+        for p in sorted(meta.partitions):
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout)
+            if low == 0:
+                continue
+            if low == high:  # everything this partition ever held is gone: cannot vouch for the window
+                return False
+            if _timestamp_at(consumer, TopicPartition(topic, p, low), timeout) >= start_ms:
+                return False
+        return True
+    finally:
+        consumer.close()
+
+
+def _timestamp_at(consumer, tp, timeout: float) -> int:
+    """Broker timestamp of the record at tp's offset (or the next one still held)."""
+    consumer.assign([tp])
+    try:
+        msg = consumer.poll(timeout)
+        if msg is None:
+            raise TimeoutError(f"no record at {tp.topic}[{tp.partition}]@{tp.offset} within {timeout}s")
+        if msg.error() is not None:
+            raise RuntimeError(f"reading {tp.topic}[{tp.partition}]@{tp.offset}: {msg.error()}")
+        return msg.timestamp()[1]
+    finally:
+        consumer.unassign()
