@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
+
 import pytest
 
-from carpipe.config import Settings, get_settings
+from carpipe.config import REPO_ROOT, Settings, get_settings
+
+# Airflow reads its configuration once, when first imported (the DAG tests import it at collection):
+# give it a throwaway home of its own, so no test in this process sees the running stack's Airflow
+# settings or writes ~/airflow. Tests that drive the stack's Airflow do it over its REST API or run
+# its CLI with the stack's environment (tests.dags.airflow_api).
+os.environ.update({"AIRFLOW_HOME": tempfile.mkdtemp(prefix="carpipe-tests-airflow-"),
+                   "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
+                   "AIRFLOW__CORE__LOAD_EXAMPLES": "False"})
 
 
 @pytest.fixture(scope="session")
@@ -12,19 +23,39 @@ def settings() -> Settings:
     return get_settings()
 
 
+def sick_services(s: Settings) -> dict[str, str]:
+    from stack import health
+
+    return {name: detail for name in health.CHECKS for ok, detail in [health.check(name, s)] if not ok}
+
+
 @pytest.fixture(scope="session")
 def stack_up(settings) -> Settings:
     """Fail (not skip) when a service the integration tests need is not healthy."""
-    from stack import health
-
-    sick = {}
-    for name in health.CHECKS:
-        ok, detail = health.check(name, settings)
-        if not ok:
-            sick[name] = detail
-    if sick:
+    if sick := sick_services(settings):
         pytest.fail("embedded stack not healthy (run `make up`): " + "; ".join(f"{k}: {v}" for k, v in sick.items()))
     return settings
+
+
+def pytest_collection_modifyitems(items):
+    """Disruptive tests last (a stable sort keeps every other test's order), so whatever they break
+    cannot fail the tests that follow them."""
+    items.sort(key=lambda item: item.get_closest_marker("disruptive") is not None)
+
+
+@pytest.fixture(autouse=True)
+def _restore_after_disruption(request, settings):
+    """After a disruptive test, pass or fail: `stack.ctl up` (idempotent) until every service is healthy
+    again, so one broken disruption is reported by its own test and not by the next one."""
+    yield
+    if request.node.get_closest_marker("disruptive") is None:
+        return
+    import subprocess
+    import sys
+
+    if sick_services(settings):
+        subprocess.run([sys.executable, "-m", "stack.ctl", "up"], capture_output=True, timeout=900)
+        assert not (sick := sick_services(settings)), f"the stack did not recover after the test: {sick}"
 
 
 @pytest.fixture(scope="session")

@@ -1,9 +1,7 @@
-"""One DagBag for the DAG tests, parsed once per session from the real DAG folder, with the same
-Airflow configuration the embedded stack's services use."""
+"""One DagBag for the DAG tests, parsed once per session from the real DAG folder, hermetically: with
+the throwaway Airflow home tests/conftest.py sets, no service and none of the stack's environment."""
 
 from __future__ import annotations
-
-import os
 
 import pytest
 
@@ -13,6 +11,7 @@ DAG_FOLDER = REPO_ROOT / "dags"
 
 
 def airflow_env() -> dict[str, str]:
+    """The stack's Airflow environment, for the tests that drive the running Airflow (its CLI)."""
     from stack.services import Stack
 
     return Stack(get_settings()).airflow_env()
@@ -20,9 +19,6 @@ def airflow_env() -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def dagbag():
-    for key, value in airflow_env().items():
-        if key.startswith("AIRFLOW"):
-            os.environ.setdefault(key, value)
     from airflow.dag_processing.dagbag import DagBag
 
     return DagBag(dag_folder=str(DAG_FOLDER))

@@ -22,7 +22,7 @@ from generator.events import generate
 from tests.generator.kafka_tools import end_offsets, new_records, read_range
 from tests.generator.test_burst import burst_result, cli_env
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.disruptive]  # stops and starts Kafka
 
 RATE, SECONDS = 1000, 12
 STOP_AFTER = 3.0     # seconds into the bursts

@@ -12,7 +12,7 @@ import pytest
 from carpipe.influx import client_from_settings
 from tests.platform.test_services import consume_all, new_topic, produce, webhdfs
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.disruptive]  # make down, make up
 
 
 def ctl(*args: str) -> None:

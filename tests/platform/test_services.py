@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from carpipe.influx import client_from_settings
-from carpipe.spark import submit_command, submit_env
+from carpipe.spark import connector_jars, submit_command, submit_env
 
 pytestmark = pytest.mark.integration
 HERE = Path(__file__).parent
@@ -98,7 +98,9 @@ def test_spark_submit_reads_kafka_and_hdfs_with_connector_jars(stack_up):
     webhdfs(stack_up, "CREATE", path, method="PUT", data=b"x\ny\n", overwrite="true")
     cmd = submit_command(stack_up, str(HERE / "spark_probe.py"), stack_up.kafka_bootstrap, topic,
                          f"{stack_up.hdfs_url}{path}")
-    assert "--packages" not in cmd
+    # The connector comes from the jars the install resolved (no --packages download at submit time).
+    jars = cmd[cmd.index("--jars") + 1].split(",")
+    assert jars == connector_jars(stack_up) and all(Path(j).is_file() for j in jars), jars
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=submit_env(stack_up))
     assert out.returncode == 0, out.stderr[-3000:]
     probe = json.loads(next(l for l in out.stdout.splitlines() if l.startswith("PROBE "))[6:])
@@ -128,6 +130,7 @@ def test_airflow_health_and_dag_list_through_rest_api(stack_up):
     assert unauthenticated.status_code in (401, 403)
 
 
+@pytest.mark.disruptive  # holds the metadata DB write lock for 20 s
 def test_airflow_waits_for_the_metadata_db_write_lock_instead_of_failing(stack_up):
     """While another process holds SQLite's write lock longer than its 5 s default busy timeout
     (as the scheduler does under load), an operator's CLI write waits and succeeds."""
