@@ -99,6 +99,12 @@ class SensorTiming:
     timeout: int
 
 
+def flume_turn_timeout(window_seconds: int, grace_seconds: int) -> int:
+    """How long a window's Flume runner waits for its turn: the runner before it (previous window, or
+    the same window's for a manual run) runs at most its window plus the drain time."""
+    return window_seconds + grace_seconds + 120
+
+
 def reconcile_timing(window_seconds: int, grace_seconds: int) -> SensorTiming:
     """Re-count a pending window every few seconds (short windows) up to a minute (long ones), for a
     window plus grace (at least 5 minutes): longer than that, something is stuck, not late."""

@@ -79,7 +79,8 @@ def car_transactions_burst():
         turn.parent.mkdir(parents=True, exist_ok=True)
         return {"window_start": window.start.isoformat(), "window_seconds": window.seconds,
                 "window_end": window.end.isoformat(), "overrides": overrides, "flume_env": env,
-                "flume_turn_lock": str(turn)}
+                "flume_turn_lock": str(turn),
+                "flume_turn_timeout": cadence.flume_turn_timeout(s.window_seconds, s.grace_seconds)}
 
     @task
     def burst(window_start: str, window_seconds: int, overrides: dict, **context) -> dict:
@@ -116,14 +117,15 @@ def car_transactions_burst():
         return report
 
     p = plan()
-    # The runner before this one (previous window, or the same window's for a manual run) runs at most
-    # its window plus the drain time.
-    turn_timeout = S.window_seconds + S.grace_seconds + 120
+    # Everything the command needs comes from the run's plan; only the execution timeout (an operator
+    # argument, not templated) follows the cadence this file was parsed with, like the timetable.
+    turn_timeout = cadence.flume_turn_timeout(S.window_seconds, S.grace_seconds)
     BashOperator(
         task_id="flume_agent",
-        bash_command=f"flock --verbose --wait {turn_timeout} {{{{ ti.xcom_pull(task_ids='plan', key='flume_turn_lock') }}}} "
+        bash_command="flock --verbose --wait {{ ti.xcom_pull(task_ids='plan', key='flume_turn_timeout') }} "
+                     "{{ ti.xcom_pull(task_ids='plan', key='flume_turn_lock') }} "
                      f"{shlex.quote(sys.executable)} -m flume.runner "
-                     f"--until {{{{ ti.xcom_pull(task_ids='plan', key='window_end') }}}}",
+                     "--until {{ ti.xcom_pull(task_ids='plan', key='window_end') }}",
         env=p["flume_env"],
         append_env=True,
         cwd=str(REPO_ROOT),

@@ -34,7 +34,7 @@ from carpipe import cadence
 from carpipe.config import REPO_ROOT
 from carpipe.dag_defaults import DEFAULT_ARGS, INFLUX_WINDOWS, START_DATE, window_start_param
 from carpipe.dag_settings import SPARK_CONN, dag_settings
-from carpipe.spark import spark_conf, spark_submit_binary
+from carpipe.spark import spark_submit_binary
 
 S = dag_settings()
 APPLICATION = REPO_ROOT / "spark_apps" / "kafka_to_influx.py"
@@ -64,7 +64,7 @@ def car_transactions_to_influx():
 
         from carpipe.dag_defaults import run_interval
         from carpipe.dag_settings import current_overrides, task_settings
-        from carpipe.spark import connector_jars
+        from carpipe.spark import connector_jars, spark_conf
         from spark_apps.kafka_to_influx import application_args
 
         overrides = current_overrides()
@@ -75,7 +75,8 @@ def car_transactions_to_influx():
         print(f"window {window}; spark args: {' '.join(args)}")
         return {"window_start": window.start.isoformat(), "window_seconds": window.seconds,
                 "ready_at": cadence.spark_ready_at(window, s.grace_seconds).isoformat(),
-                "application_args": args, "jars": ",".join(connector_jars(s)), "overrides": overrides}
+                "application_args": args, "jars": ",".join(connector_jars(s)), "conf": spark_conf(s),
+                "overrides": overrides}
 
     @task(outlets=[INFLUX_WINDOWS])
     def publish_window(window_start: str, window_seconds: int, overrides: dict, **context) -> None:
@@ -92,7 +93,7 @@ def car_transactions_to_influx():
         spark_binary=spark_submit_binary(),
         jars=p["jars"],
         application_args=p["application_args"],
-        conf=spark_conf(S),
+        conf=p["conf"],
         name="kafka_to_influx",
         # At most two Spark jobs at once on this 2-core platform, across scheduled and backfill runs;
         # windows waiting for a slot stay queued in order.

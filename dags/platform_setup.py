@@ -11,7 +11,7 @@ Creates what the pipeline writes to, idempotently: safe to trigger from the UI a
 | `influx_database` | database `settings.influx_db` and its default retention policy `settings.influx_retention` | connection `influxdb_default` (v1 HTTP API) |
 
 Runs once by itself (`@once`) when the DAG first appears after `make up`; names come from the config
-layer (`CARPIPE_*`, or the Airflow Variable `carpipe_settings`, see `carpipe.dag_settings`).
+layer (`CARPIPE_*`, or the overrides file `<state_dir>/dag-overrides.json`, see `carpipe.dag_settings`).
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def platform_setup():
 
     @task
     def resolve_settings() -> dict:
-        """Freeze this run's settings overrides (the Variable may change while it runs)."""
+        """Freeze this run's settings overrides (the overrides file may change while it runs)."""
         from carpipe.dag_settings import current_overrides
 
         return current_overrides()

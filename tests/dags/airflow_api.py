@@ -43,17 +43,6 @@ class AirflowApi:
     def get(self, path: str, **params) -> Any:
         return self.request("GET", path, params=params)
 
-    # -- variables ------------------------------------------------------------------------------
-    def set_variable(self, key: str, value: str) -> None:
-        if any(v["key"] == key for v in self.get("/variables", limit=1000)["variables"]):
-            self.request("PATCH", f"/variables/{key}", json={"key": key, "value": value})
-        else:
-            self.request("POST", "/variables", json={"key": key, "value": value})
-
-    def delete_variable(self, key: str) -> None:
-        if any(v["key"] == key for v in self.get("/variables", limit=1000)["variables"]):
-            self.request("DELETE", f"/variables/{key}")
-
     # -- runs -----------------------------------------------------------------------------------
     def dag(self, dag_id: str) -> dict:
         return self.get(f"/dags/{dag_id}")

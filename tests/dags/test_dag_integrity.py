@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import subprocess
 import sys
 
@@ -64,6 +65,28 @@ def test_timetables(dagbag):
 
 def test_default_cadence_is_every_quarter_hour():
     assert window_cron(900) == "*/15 * * * *"
+
+
+def test_dag_files_read_no_variable_or_connection_and_follow_the_overrides_file(tmp_path, monkeypatch):
+    """Parse time reads the config layer and the overrides file only: with Variable and connection
+    reads refused, every DAG file still imports, and its cadence is the file's."""
+    from airflow.sdk import BaseHook, Variable
+
+    from carpipe.dag_settings import OVERRIDES_FILE
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("read at parse time")
+
+    monkeypatch.setattr(Variable, "get", refuse)
+    monkeypatch.setattr(BaseHook, "get_connection", refuse)
+    monkeypatch.setenv("CARPIPE_STATE_DIR", str(tmp_path))
+    (tmp_path / OVERRIDES_FILE).write_text(json.dumps({"window_seconds": 120, "burst_seconds": 30}))
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(DAG_FOLDER))
+    assert bag.import_errors == {} and set(bag.dag_ids) == DAG_IDS
+    assert {bag.dags[d].timetable.expression for d in ("car_transactions_burst", "car_transactions_to_influx")} \
+        == {window_cron(120)}
 
 
 def test_spark_dag_produces_the_asset_reconciliation_consumes(dagbag):

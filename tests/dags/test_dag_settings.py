@@ -1,4 +1,4 @@
-"""The Airflow Variable that overrides the config layer for the DAGs."""
+"""The overrides file that changes the config layer for the DAGs."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from carpipe.dag_settings import parse_overrides, settings_for
 
 
-def test_no_variable_means_no_overrides():
+def test_an_empty_file_means_no_overrides():
     assert parse_overrides(None) == {} and parse_overrides("") == {}
 
 

@@ -1,6 +1,6 @@
 """End to end on the running stack: the real DAGs, run by the real scheduler, with minute windows.
 
-The services run with the default 15-minute cadence. The Airflow Variable ``carpipe_settings`` (see
+The services run with the default 15-minute cadence. The DAGs' overrides file (see
 carpipe.dag_settings) switches the same DAGs to 60-second windows on a scratch namespace (topic, consumer
 group, HDFS paths, InfluxDB database) for the duration of this module, so the test neither waits for
 quarter hours nor mixes its counts with the platform's own data; it expires by itself and is removed at
@@ -26,7 +26,7 @@ import pytest
 
 from carpipe import cadence
 from carpipe.config import Settings
-from carpipe.dag_settings import VARIABLE, settings_for
+from carpipe.dag_settings import overrides_path, settings_for
 from carpipe.influx import client_from_settings
 from carpipe.windows import UTC, Window, parse_utc
 from tests.dags.airflow_api import AirflowApi, airflow_cli, iso
@@ -46,11 +46,21 @@ def now() -> datetime:
 
 
 # -- switching the DAGs to the scratch namespace with minute windows ------------------------------
-def reserialize(variable_json: str | None) -> None:
-    """Re-parse the DAG files now instead of waiting for the DAG processor; the CLI process reads
-    Variables from its environment only, so it gets the same value as AIRFLOW_VAR_*."""
-    env = {"AIRFLOW_VAR_CARPIPE_SETTINGS": variable_json} if variable_json else {}
-    airflow_cli("dags", "reserialize", env=env, timeout=300)
+def reserialize() -> None:
+    """Re-parse the DAG files now (they read the overrides file) instead of waiting for the DAG processor."""
+    airflow_cli("dags", "reserialize", timeout=300)
+
+
+def write_overrides(s: Settings, text: str | None) -> None:
+    """Write (owner-only, atomically) or remove the DAGs' overrides file of the stack ``s``."""
+    path = overrides_path(s)
+    if text is None:
+        path.unlink(missing_ok=True)
+        return
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(text)
+    tmp.chmod(0o600)
+    tmp.replace(path)
 
 
 def wait_cadence(api: AirflowApi, cron: str, timeout: float = 180) -> None:
@@ -88,20 +98,20 @@ def scratch(stack_up, api):
     api.pause(SPARK_DAG, True)
     s = settings_for(overrides)
     try:
-        api.set_variable(VARIABLE, value)
+        write_overrides(stack_up, value)
         run = api.trigger("platform_setup")
         done = api.wait_run("platform_setup", run["dag_run_id"], timeout=300)
         assert done["state"] == "success", api.task_states("platform_setup", run["dag_run_id"])
         assert api.xcom("platform_setup", run["dag_run_id"], "kafka_topic")["topic"] == s.topic
-        reserialize(value)
+        reserialize()
         wait_cadence(api, cadence.window_cron(WINDOW))
         yield s, now()
     finally:
         try:
-            api.delete_variable(VARIABLE)
+            write_overrides(stack_up, None)
         finally:  # whatever happened, put the DAGs back on the configured cadence, unpaused
             try:
-                reserialize(None)
+                reserialize()
             finally:
                 api.pause(SPARK_DAG, False)
         wait_cadence(api, cadence.window_cron(settings_for({}).window_seconds))
