@@ -14,9 +14,8 @@ A run resolves the overrides once, in its first task, and hands them down throug
 Spark conf, timeouts), so a run never mixes two configurations if the file changes while it is in
 flight.
 
-Endpoints (Kafka bootstrap, InfluxDB URL and credentials, WebHDFS) come from the Airflow connections,
-which ``make up`` creates from the same config layer: users repoint a connection, not code. Names
-(topic, paths, database) come from the settings.
+Endpoints (Kafka bootstrap, InfluxDB URL and credentials, WebHDFS) come from the Airflow connections
+(carpipe.connections); names (topic, paths, database) come from the settings.
 """
 
 from __future__ import annotations
@@ -32,11 +31,6 @@ from carpipe.windows import parse_utc
 OVERRIDES_FILE = "dag-overrides.json"
 EXPIRES_AT = "expires_at"
 
-KAFKA_CONN = "kafka_default"
-SPARK_CONN = "spark_default"
-WEBHDFS_CONN = "webhdfs_default"
-INFLUX_CONN = "influxdb_default"
-CONNECTIONS = (KAFKA_CONN, SPARK_CONN, WEBHDFS_CONN, INFLUX_CONN)
 
 
 def parse_overrides(raw: str | dict | None, now: datetime | None = None) -> dict[str, Any]:
@@ -80,24 +74,8 @@ def dag_settings() -> Settings:
     return settings_for(current_overrides())
 
 
-def with_connections(s: Settings) -> Settings:
-    """For tasks: the endpoints of the Airflow connections replace the configured ones."""
-    from airflow.sdk import BaseHook
-
-    kafka = BaseHook.get_connection(KAFKA_CONN)
-    influx = BaseHook.get_connection(INFLUX_CONN)
-    webhdfs = BaseHook.get_connection(WEBHDFS_CONN)
-    update: dict[str, Any] = {
-        "influx_url": f"{influx.schema or 'http'}://{influx.host}:{influx.port or 8086}",
-        "influx_user": influx.login or "",
-        "influx_password": influx.password or "",
-        "webhdfs_url": f"http://{webhdfs.host}:{webhdfs.port}",
-    }
-    if bootstrap := kafka.extra_dejson.get("bootstrap.servers"):
-        update["kafka_bootstrap"] = bootstrap
-    return s.model_copy(update=update)
-
-
 def task_settings(overrides: dict[str, Any] | None) -> Settings:
     """What a task works with: its run's overrides, then the connections' endpoints."""
+    from carpipe.connections import with_connections
+
     return with_connections(settings_for(overrides))

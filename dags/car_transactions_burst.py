@@ -91,7 +91,7 @@ def car_transactions_burst():
 
         from carpipe.dag_settings import task_settings
         from carpipe.influx import client_from_settings
-        from carpipe.reconcile import burst_line
+        from carpipe.audit import burst_line
         from carpipe.windows import Window
         from generator.burst import run_burst
 

@@ -33,7 +33,8 @@ from airflow.sdk import CronDataIntervalTimetable, dag, task
 from carpipe import cadence
 from carpipe.config import REPO_ROOT
 from carpipe.dag_defaults import DEFAULT_ARGS, INFLUX_WINDOWS, START_DATE, window_start_param
-from carpipe.dag_settings import SPARK_CONN, dag_settings
+from carpipe.connections import SPARK_CONN
+from carpipe.dag_settings import dag_settings
 from carpipe.spark import spark_submit_binary
 
 S = dag_settings()

@@ -39,7 +39,7 @@ def platform_setup():
         from airflow.sdk import BaseHook
         from airflow.sdk.exceptions import AirflowNotFoundException
 
-        from carpipe.dag_settings import CONNECTIONS
+        from carpipe.connections import CONNECTIONS
 
         missing = []
         for conn_id in CONNECTIONS:
@@ -62,7 +62,8 @@ def platform_setup():
     def kafka_topic(overrides: dict) -> dict:
         from airflow.sdk import BaseHook
 
-        from carpipe.dag_settings import KAFKA_CONN, task_settings
+        from carpipe.connections import KAFKA_CONN
+        from carpipe.dag_settings import task_settings
         from carpipe.topic import ensure_topic, topic_config
 
         s = task_settings(overrides)
@@ -78,7 +79,8 @@ def platform_setup():
     def hdfs_directories(overrides: dict) -> list[str]:
         from airflow.providers.apache.hdfs.hooks.webhdfs import WebHDFSHook
 
-        from carpipe.dag_settings import WEBHDFS_CONN, settings_for
+        from carpipe.connections import WEBHDFS_CONN
+        from carpipe.dag_settings import settings_for
 
         s = settings_for(overrides)
         client = WebHDFSHook(webhdfs_conn_id=WEBHDFS_CONN).get_conn()

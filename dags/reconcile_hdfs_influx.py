@@ -82,7 +82,9 @@ def reconcile_hdfs_influx():
 
         from carpipe.dag_settings import task_settings
         from carpipe.influx import client_from_settings
-        from carpipe.reconcile import count_tiers, judge, render_table, write_audit
+        from carpipe.audit import write_audit
+        from carpipe.reconcile import judge, render_table
+        from carpipe.tier_counts import count_tiers
         from carpipe.windows import Window
 
         s = task_settings(window["overrides"])

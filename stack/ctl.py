@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from carpipe.config import get_settings
+from carpipe.connections import airflow_connections
 from carpipe.influx import client_from_settings
 from stack import health
 from stack.services import Stack, venv_bin
@@ -71,30 +72,9 @@ def initialise() -> None:
              [str(venv_bin() / "airflow"), "db", "migrate"], env=stack.airflow_env(), stamp=True)
 
 
-def airflow_connections() -> dict[str, dict]:
-    """The connections DAGs use, built from the config layer (users repoint these at clusters)."""
-    kafka_host, _, kafka_port = s.kafka_bootstrap.partition(":")
-    webhdfs = s.webhdfs_url.split("://", 1)[-1]
-    influx_scheme, influx_rest = s.influx_url.split("://", 1)
-    influx_host, _, influx_port = influx_rest.partition(":")
-    return {
-        "kafka_default": {"conn_type": "kafka",
-                          "extra": json.dumps({"bootstrap.servers": s.kafka_bootstrap})},
-        "spark_default": {"conn_type": "spark", "host": s.spark_master,
-                          "extra": json.dumps({"spark-binary": "spark-submit",
-                                               "deploy-mode": "client"})},
-        "webhdfs_default": {"conn_type": "webhdfs", "host": webhdfs.split(":")[0],
-                            "port": int(webhdfs.split(":")[1]), "login": "root"},
-        "influxdb_default": {"conn_type": "influxdb", "host": influx_host,
-                             "port": int(influx_port or 8086), "schema": influx_scheme,
-                             "login": s.influx_user, "password": s.influx_password,
-                             "extra": json.dumps({"database": s.influx_db})},
-    }
-
-
 def create_connections() -> None:
     path = s.airflow_home / "connections.json"
-    path.write_text(json.dumps(airflow_connections(), indent=2))
+    path.write_text(json.dumps(airflow_connections(s), indent=2))
     path.chmod(0o600)
     out = subprocess.run([str(venv_bin() / "airflow"), "connections", "import", "--overwrite", str(path)],
                          capture_output=True, text=True, env={**os.environ, **stack.airflow_env()})

@@ -1,6 +1,6 @@
 """Benchmark: how the reconciliation counts a window's Kafka records, against the obvious alternative.
 
-Subject: offsets for the window's start and end timestamps (``carpipe.reconcile.kafka_counts``), a
+Subject: offsets for the window's start and end timestamps (``carpipe.tier_counts.kafka_counts``), a
 handful of broker requests whatever the topic holds. Baseline: consume the topic from the beginning and
 count the records whose timestamp falls in the window (what a "read it all" check costs).
 
@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from carpipe.config import Settings, get_settings
-from carpipe.reconcile import TierCounts, kafka_counts
+from carpipe.tier_counts import TierCounts, kafka_counts
 from carpipe.topic import ensure_topic
 from carpipe.windows import UTC, Window
 

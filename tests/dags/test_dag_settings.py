@@ -38,3 +38,19 @@ def test_expired_overrides_are_ignored():
 def test_bad_overrides_are_clear_errors(raw, match):
     with pytest.raises(ValueError, match=match):
         parse_overrides(raw)
+
+
+def test_connections_carry_every_endpoint_and_credential_both_ways(monkeypatch):
+    """What `make up` imports as connections is what tasks read back: for cluster endpoints too."""
+    from airflow.sdk import BaseHook, Connection
+
+    from carpipe.config import Settings
+    from carpipe.connections import airflow_connections, with_connections
+
+    cluster = Settings(kafka_bootstrap="k1.example:9093,k2.example:9093", influx_url="https://influx.example:8087",
+                       influx_user="writer", influx_password="s3cret", webhdfs_url="http://nn.example:9871")
+    conns = airflow_connections(cluster)
+    monkeypatch.setattr(BaseHook, "get_connection", lambda conn_id: Connection(conn_id=conn_id, **conns[conn_id]))
+    got = with_connections(Settings())
+    fields = ("kafka_bootstrap", "influx_url", "influx_user", "influx_password", "webhdfs_url")
+    assert {f: getattr(got, f) for f in fields} == {f: getattr(cluster, f) for f in fields}

@@ -7,8 +7,9 @@ from datetime import datetime, timedelta
 import pytest
 
 from carpipe.config import Settings
-from carpipe.reconcile import (ROLLUP_DIMENSIONS, TierCounts, audit_line, burst_line, judge, odd_tier,
-                               render_table)
+from carpipe.audit import audit_line, burst_line
+from carpipe.reconcile import judge, odd_tier, render_table
+from carpipe.tier_counts import ROLLUP_DIMENSIONS, TierCounts
 from carpipe.windows import UTC, Window
 
 W = Window(datetime(2026, 1, 1, 10, 15, tzinfo=UTC), datetime(2026, 1, 1, 10, 16, tzinfo=UTC))

@@ -1,0 +1,46 @@
+"""The points the pipeline writes about itself: one audit point per reconciled window, one point per
+generator burst."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from carpipe.config import Settings
+from carpipe.influx import InfluxClient
+from carpipe.line_protocol import escape_tag
+from carpipe.reconcile import Status
+from carpipe.tier_counts import TierCounts
+from carpipe.windows import Window
+
+
+def audit_line(s: Settings, w: Window, c: TierCounts, status: Status, at: datetime) -> str:
+    """``at``: when the window was judged; ``reconciled_lag_s`` (whole seconds from the window end) is
+    what the "Window end to reconciled" panel plots."""
+    fields = {"produced": c.produced, "acknowledged": c.acknowledged, "kafka": c.kafka,
+              "hdfs": c.hdfs_distinct, "hdfs_duplicates": c.hdfs_duplicates, "conflicts": c.hdfs_conflicts,
+              "influx": c.influx,
+              "dead_lettered": c.dead_lettered or 0, "window_seconds": c.window_seconds,
+              "reconciled_lag_s": round((at - w.end).total_seconds())}
+    body = ",".join(f"{k}={v}i" for k, v in fields.items())
+    return f"{s.audit_measurement},status={status} {body} {w.start_ms * 1_000_000}"
+
+
+def write_audit(influx: InfluxClient, s: Settings, w: Window, c: TierCounts, status: Status) -> None:
+    """One audit point per window: the status is a tag (so dashboards can filter on it), hence a new
+    status is a new series; the window's earlier point is deleted first so only the latest remains."""
+    influx.query(f'DELETE FROM "{s.audit_measurement}" WHERE time = {w.start_ms}ms')
+    influx.write([audit_line(s, w, c, status, datetime.now(timezone.utc))])
+
+
+def burst_line(s: Settings, report: dict, window: Window) -> str:
+    """A generator burst as a point at its start time, so the bursts aimed at a window sum up by time."""
+    from carpipe.windows import parse_utc
+
+    started = parse_utc(report["started_at"])
+    if not window.start <= started < window.end:
+        raise ValueError(f"burst started at {started.isoformat()}, outside its window {window}")
+    ns = int(started.timestamp()) * 1_000_000_000 + started.microsecond * 1000
+    fields = {k: report[k] for k in ("requested", "produced", "acknowledged", "failed")}
+    body = ",".join(f"{k}={int(v)}i" for k, v in fields.items())
+    return (f"{s.burst_measurement},topic={escape_tag(report['topic'])} {body},"
+            f"achieved_rate={float(report['achieved_rate'])},window_start=\"{window.label()}\" {ns}")
