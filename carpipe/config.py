@@ -5,11 +5,18 @@ the defaults point at the embedded stack that ``make up`` starts on loopback. DA
 endpoints through Airflow connections, which ``make up`` creates from these same settings, so a
 user moving to real clusters edits the connections (or these variables) and no code.
 
-``python -m carpipe.config`` prints the resolved settings as ``CARPIPE_*=value`` lines for shell use.
+Secrets (``SECRET_FIELDS``) are also read from files, one per setting, in ``CARPIPE_SECRETS_DIR`` (default
+``<state dir>/secrets``, mode 0700, files 0600, written by ``make up`` from the environment it was given), so
+the services get them without a secret in any rendered config or process environment; ``as_env`` leaves
+them out.
+
+``python -m carpipe.config`` prints the resolved settings as ``CARPIPE_*=value`` lines for shell use,
+secrets as a comment saying whether they are set.
 """
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -19,10 +26,14 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from carpipe.windows import check_length
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+SECRETS_DIR = Path(os.environ.get("CARPIPE_SECRETS_DIR")
+                   or Path(os.environ.get("CARPIPE_STATE_DIR", REPO_ROOT / ".state")) / "secrets")
+SECRET_FIELDS = ("influx_password",)
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="CARPIPE_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="CARPIPE_", extra="ignore",
+                                      secrets_dir=SECRETS_DIR if SECRETS_DIR.is_dir() else None)
 
     # -- the embedded stack: where it keeps state and which loopback ports it binds --
     state_dir: Path = REPO_ROOT / ".state"
@@ -114,8 +125,12 @@ class Settings(BaseSettings):
         return self.state_dir / "airflow"
 
     def as_env(self) -> dict[str, str]:
-        """Every setting as the CARPIPE_* variable that would reproduce it."""
-        return {f"CARPIPE_{k.upper()}": str(v) for k, v in self.model_dump().items()}
+        """Every setting but the secrets as the CARPIPE_* variable that would reproduce it."""
+        return {env_name(k): str(v) for k, v in self.model_dump().items() if k not in SECRET_FIELDS}
+
+
+def env_name(field: str) -> str:
+    return f"CARPIPE_{field.upper()}"
 
 
 @lru_cache(maxsize=1)
@@ -124,5 +139,8 @@ def get_settings() -> Settings:
 
 
 if __name__ == "__main__":
-    for key, value in get_settings().as_env().items():
+    s = get_settings()
+    for key, value in s.as_env().items():
         print(f"{key}={value}")
+    for name in SECRET_FIELDS:
+        print(f"# {env_name(name)} is {'set' if getattr(s, name) else 'not set'} (secret, not shown)")

@@ -19,7 +19,7 @@ from carpipe.config import get_settings
 from carpipe.connections import airflow_connections
 from carpipe.influx import client_from_settings
 from stack import health
-from stack.services import Stack, venv_bin
+from stack.services import Stack, store_secrets, venv_bin, write_private
 
 s = get_settings()
 stack = Stack(s)
@@ -74,8 +74,7 @@ def initialise() -> None:
 
 def create_connections() -> None:
     path = s.airflow_home / "connections.json"
-    path.write_text(json.dumps(airflow_connections(s), indent=2))
-    path.chmod(0o600)
+    write_private(path, json.dumps(airflow_connections(s), indent=2))
     out = subprocess.run([str(venv_bin() / "airflow"), "connections", "import", "--overwrite", str(path)],
                          capture_output=True, text=True, env={**os.environ, **stack.airflow_env()})
     if out.returncode != 0:
@@ -122,6 +121,7 @@ def supervisor_states() -> dict[str, str]:
 
 def up(args) -> None:
     t0 = time.monotonic()
+    store_secrets(s)
     programs = stack.render()
     initialise()
     if supervisord_running():

@@ -13,8 +13,31 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from carpipe.config import REPO_ROOT, Settings
+from carpipe.config import REPO_ROOT, SECRET_FIELDS, SECRETS_DIR, Settings, env_name
 from carpipe.jvm import LOG4J2_CONSOLE, hadoop_java, java, java_home, log4j1_console
+
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` readable by its owner only (0600, in an 0700 directory when it creates
+    one), from the first byte on: the stack's rendered configs and connections may carry credentials."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # an existing file keeps its mode through O_CREAT
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+
+
+def store_secrets(s: Settings, directory: Path = SECRETS_DIR) -> list[Path]:
+    """The secrets the stack was started with, one 0600 file each in ``directory`` (carpipe.config's
+    SECRETS_DIR), where every service's Settings reads them (never through supervisord.conf or a
+    process environment)."""
+    written = []
+    for name in SECRET_FIELDS:
+        if value := getattr(s, name):
+            path = directory / env_name(name).lower()
+            write_private(path, value)
+            written.append(path)
+    return written
+
 
 def venv_bin() -> Path:
     return Path(sys.executable).parent
@@ -305,9 +328,8 @@ bind-address = "{s.bind_host}:{s.influx_port + 2}"
             files.update(p.files)
         files[self.supervisor_conf] = self.supervisor_text(programs)
         for path, text in files.items():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            if not path.exists() or path.read_text() != text:
-                path.write_text(text)
+            if not path.exists() or path.read_text() != text or path.stat().st_mode & 0o077:
+                write_private(path, text)
         self.s.logs_dir.mkdir(parents=True, exist_ok=True)
         return programs
 

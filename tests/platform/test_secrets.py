@@ -1,0 +1,53 @@
+"""Secrets stay out of world-readable files, rendered configs, process environments and printouts
+(hermetic: renders the stack into a temporary state dir, starts nothing)."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+
+from carpipe.config import Settings
+from stack.services import Stack, store_secrets, write_private
+
+SECRET = 'pw-%(x)s-"q"-\\-,=-' + os.urandom(6).hex()  # what breaks supervisord's %-expansion and quoting
+
+
+def test_rendered_configs_are_private_and_hold_no_secret(tmp_path):
+    stack = Stack(Settings(state_dir=tmp_path, influx_password=SECRET))
+    programs = stack.render()
+    rendered = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert stack.supervisor_conf in rendered and len(rendered) > 5
+    assert {str(p): oct(stat.S_IMODE(p.stat().st_mode)) for p in rendered} == {str(p): "0o600" for p in rendered}
+    assert [str(p) for p in rendered if SECRET in p.read_text()] == []
+    assert [p.name for p in programs if SECRET in " ".join([*p.command, *p.env.values()])] == []
+
+
+def test_services_read_a_stored_secret_back_exactly(tmp_path):
+    secrets = tmp_path / "secrets"
+    env = {**os.environ, "CARPIPE_SECRETS_DIR": str(secrets)}
+    env.pop("CARPIPE_INFLUX_PASSWORD", None)
+    [path] = store_secrets(Settings(influx_password=SECRET), secrets)
+    assert path.parent == secrets and stat.S_IMODE(secrets.stat().st_mode) == 0o700
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    out = subprocess.run([sys.executable, "-c", "from carpipe.config import Settings; "
+                          "print(Settings().influx_password, end='')"], capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout == SECRET
+
+
+def test_the_config_printout_does_not_show_secrets():
+    env = {**os.environ, "CARPIPE_INFLUX_PASSWORD": SECRET}
+    out = subprocess.run([sys.executable, "-m", "carpipe.config"], capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert SECRET not in out.stdout + out.stderr
+    assert "# CARPIPE_INFLUX_PASSWORD is set (secret, not shown)" in out.stdout.splitlines()
+
+
+def test_private_files_are_0600_even_when_they_existed_readable(tmp_path):
+    path = tmp_path / "connections.json"
+    path.write_text("old")
+    path.chmod(0o644)
+    write_private(path, "new")
+    assert (path.read_text(), stat.S_IMODE(path.stat().st_mode)) == ("new", 0o600)
