@@ -58,8 +58,8 @@ class Settings(BaseSettings):
     airflow_url: str = ""
     generator_url: str = ""
     spark_master: str = "local[2]"
-    # Hadoop client configuration (core-site.xml, hdfs-site.xml) for the JVM programs that talk to HDFS;
-    # default: the one the embedded stack renders into the state dir.
+    # Hadoop client configuration (core-site.xml, hdfs-site.xml) for the JVM programs that talk to HDFS
+    # (Flume's sink, lease recovery): $HADOOP_CONF_DIR when set, else the embedded stack's.
     hadoop_conf_dir: Path | None = None
 
     # -- names --
@@ -106,7 +106,7 @@ class Settings(BaseSettings):
             if not getattr(self, name):
                 setattr(self, name, value)
         if self.hadoop_conf_dir is None:
-            self.hadoop_conf_dir = self.state_dir / "conf" / "hadoop"
+            self.hadoop_conf_dir = Path(os.environ.get("HADOOP_CONF_DIR") or self.state_dir / "conf" / "hadoop")
         check_length(self.window_seconds)
         if self.burst_seconds > self.window_seconds:
             raise ValueError("burst_seconds must not exceed window_seconds")

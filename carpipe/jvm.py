@@ -71,9 +71,11 @@ def java(s: Settings, jars: str, main: str, *args: str, heap: str, opts: list[st
             *(opts or []), "-cp", ":".join(cp), main, *args]
 
 
-def hadoop_java(s: Settings, main: str, *args: str, heap: str = "512m", opts: list[str] = ()) -> list[str]:
-    """A program on Hadoop's jars and the Hadoop client configuration (``s.hadoop_conf_dir``)."""
-    conf = s.hadoop_conf_dir
+def hadoop_java(s: Settings, main: str, *args: str, conf: Path | None = None, heap: str = "512m",
+                opts: list[str] = ()) -> list[str]:
+    """A program on Hadoop's jars and a Hadoop configuration directory (default: the clients',
+    ``s.hadoop_conf_dir``)."""
+    conf = conf or s.hadoop_conf_dir
     return java(s, "hadoop", main, *args, heap=heap, classpath=[conf],
                 opts=[*HADOOP_JAVA_OPTS, "-Dhadoop.root.logger=INFO,console",
                       f"-Dlog4j2.configurationFile={conf / 'log4j2.properties'}",

@@ -129,7 +129,8 @@ class Stack:
     # -- HDFS -------------------------------------------------------------------------------
     @property
     def hadoop_conf(self) -> Path:
-        return self.s.hadoop_conf_dir
+        """The embedded HDFS's own configuration (its servers'; clients use settings.hadoop_conf_dir)."""
+        return self.conf / "hadoop"
 
     @property
     def namenode_dir(self) -> Path:
@@ -164,7 +165,7 @@ class Stack:
         }
 
     def hdfs_java(self, main: str, *args: str, heap: str = "512m") -> list[str]:
-        return hadoop_java(self.s, main, *args, heap=heap, opts=["-Dproc_hdfs"])
+        return hadoop_java(self.s, main, *args, conf=self.hadoop_conf, heap=heap, opts=["-Dproc_hdfs"])
 
     def namenode(self) -> Program:
         return Program("hdfs-namenode",
