@@ -66,6 +66,10 @@ class Settings(BaseSettings):
     topic: str = "car-transactions-logs"
     topic_partitions: int = 3
     topic_retention_ms: int = 7 * 24 * 3600 * 1000
+    # One broker in the embedded stack; on a cluster e.g. 3 and 2 (with the producers' acks=all, a write
+    # is then on two brokers before it is acknowledged).
+    topic_replication_factor: int = 1
+    topic_min_insync_replicas: int = 1
     hdfs_base_path: str = "/Cars"
     hdfs_dead_letter_path: str = "/Cars-dead-letter"
     influx_db: str = "ETL_Project"

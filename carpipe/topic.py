@@ -8,7 +8,8 @@ from carpipe.config import Settings
 def topic_config(s: Settings) -> dict[str, str]:
     # LogAppendTime: the broker stamps each record, so window membership is the same answer for
     # Kafka, Flume and Spark, and a producer's clock can never place a record in a closed window.
-    return {"message.timestamp.type": "LogAppendTime", "retention.ms": str(s.topic_retention_ms)}
+    return {"message.timestamp.type": "LogAppendTime", "retention.ms": str(s.topic_retention_ms),
+            "min.insync.replicas": str(s.topic_min_insync_replicas)}
 
 
 def ensure_topic(s: Settings, admin_config: dict | None = None) -> bool:
@@ -18,7 +19,8 @@ def ensure_topic(s: Settings, admin_config: dict | None = None) -> bool:
     from confluent_kafka import KafkaException, KafkaError
 
     admin = AdminClient({"bootstrap.servers": s.kafka_bootstrap, **(admin_config or {})})
-    fut = admin.create_topics([NewTopic(s.topic, s.topic_partitions, 1, config=topic_config(s))])[s.topic]
+    fut = admin.create_topics([NewTopic(s.topic, s.topic_partitions, s.topic_replication_factor,
+                                          config=topic_config(s))])[s.topic]
     try:
         fut.result(30)
         return True

@@ -158,3 +158,25 @@ def test_airflow_waits_for_the_metadata_db_write_lock_instead_of_failing(stack_u
     value = airflow("get", name)
     airflow("delete", name)
     assert value.strip() == "written"
+
+
+def test_the_topic_gets_its_replication_and_configs_from_settings(stack_up):
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import AdminClient, ConfigResource
+
+    from carpipe.topic import ensure_topic
+
+    s = stack_up.model_copy(update={"topic": f"platform-topic-{uuid.uuid4().hex[:8]}",
+                                    "topic_retention_ms": 3_600_000})
+    admin = AdminClient({"bootstrap.servers": s.kafka_bootstrap})
+    try:
+        assert ensure_topic(s) is True and ensure_topic(s) is False  # idempotent
+        [configs] = [f.result(30) for f in admin.describe_configs([ConfigResource("topic", s.topic)]).values()]
+        assert {k: configs[k].value for k in ("message.timestamp.type", "retention.ms", "min.insync.replicas")} == {
+            "message.timestamp.type": "LogAppendTime", "retention.ms": "3600000", "min.insync.replicas": "1"}
+        # More replicas than the embedded single broker: a clear refusal, not a silent single copy.
+        wide = s.model_copy(update={"topic": s.topic + "-rf2", "topic_replication_factor": 2})
+        with pytest.raises(KafkaException, match="(?i)replication"):
+            ensure_topic(wide)
+    finally:
+        admin.delete_topics([s.topic])[s.topic].result(30)
