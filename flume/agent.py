@@ -58,13 +58,14 @@ class FlumeAgent:
         jars = self.s.jars_dir / "flume"
         if not any(jars.glob("flume-ng-node-*.jar")):
             raise AgentError(f"no Flume jars in {jars}: run `make install`")
-        # The stack's Hadoop client config (replication 1, one DataNode) goes first on the classpath.
+        # The Hadoop client configuration (settings.hadoop_conf_dir) goes first on the classpath.
         classpath = [str(self.s.hadoop_conf_dir), str(extensions.classes_dir(self.s)), str(jars / "*")]
         return [
             str(java_home() / "bin" / "java"), *JVM_OPTS, *HADOOP_JAVA_OPTS,
             f"-Dlog4j.configuration=file:{self.log4j_file}",
-            # Flume's JSON counters, on a free port per run (its Jetty binds every interface).
-            "-Dflume.monitoring.type=http", f"-Dflume.monitoring.port={self.port}",
+            # Flume's JSON counters, on a free port of the bind host per run.
+            f"-Dflume.monitoring.type={extensions.METRICS_SERVER}", f"-Dflume.monitoring.host={self.s.bind_host}",
+            f"-Dflume.monitoring.port={self.port}",
             "-cp", ":".join(classpath), MAIN,
             "-n", AGENT, "-f", str(self.conf_file), "--no-reload-conf",
         ]

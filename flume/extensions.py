@@ -17,9 +17,11 @@ from pathlib import Path
 from carpipe.config import Settings
 from carpipe.jvm import java_home
 
-SOURCES = tuple(Path(__file__).with_name(name) for name in ("WindowInterceptor.java", "WindowSink.java"))
+SOURCES = tuple(Path(__file__).with_name(name)
+                for name in ("WindowInterceptor.java", "WindowSink.java", "BoundMetricsServer.java"))
 INTERCEPTOR_BUILDER = "carpipe.flume.WindowInterceptor$Builder"
 SINK = "carpipe.flume.WindowSink"
+METRICS_SERVER = "carpipe.flume.BoundMetricsServer"
 
 
 class BuildError(RuntimeError):
