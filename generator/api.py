@@ -15,6 +15,7 @@ from flask import Blueprint, Response, current_app, jsonify, request, url_for
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from carpipe.config import Settings
+from generator import auth
 from generator.accepted import Ack, AcceptedIds, Conflict
 from generator.burst import Burst, due_batches
 from generator.events import CarTransaction, EventFactory, utc_now_text
@@ -73,8 +74,16 @@ class GeneratorState:
         self._lock = threading.Lock()
 
     def start_burst(self, req: BurstRequest) -> Burst:
-        burst = Burst(round(req.rate * req.duration), req.rate, req.seed, self.settings, self.producer)
+        s, events = self.settings, round(req.rate * req.duration)
+        if events > s.generator_max_burst_events:
+            raise ApiError(429, "burst_too_large", f"{events} events asked; at most "
+                           f"{s.generator_max_burst_events} per burst (rate x duration)")
+        burst = Burst(events, req.rate, req.seed, s, self.producer)
         with self._lock:
+            running = sum(b.state in ("pending", "running") for b in self.bursts.values())
+            if running >= s.generator_max_active_bursts:
+                raise ApiError(429, "too_many_bursts", f"{running} bursts are running; at most "
+                               f"{s.generator_max_active_bursts} at once", retry_after=5)
             self.bursts[burst.id] = burst
             finished = [k for k, b in self.bursts.items() if b.report is not None]
             for key in finished[: max(0, len(self.bursts) - KEEP_BURSTS)]:
@@ -105,7 +114,21 @@ class ApiError(Exception):
 
 @bp.errorhandler(ApiError)
 def _api_error(exc: ApiError):
-    return jsonify(exc.body), exc.status
+    headers = {"Retry-After": str(exc.body["retry_after"])} if "retry_after" in exc.body else {}
+    return jsonify(exc.body), exc.status, headers
+
+
+# The endpoints that produce to Kafka (the stream too: a GET that writes).
+WRITE_ENDPOINTS = {"api.post_log", "api.post_burst", "api.stream_car_transactions"}
+
+
+@bp.before_request
+def _authenticate():
+    if request.endpoint in WRITE_ENDPOINTS:
+        try:
+            auth.check(request, state().settings)
+        except auth.Unauthorized as exc:
+            return jsonify(error=exc.code, message=exc.message), exc.status, exc.headers
 
 
 def validation_details(exc: ValidationError) -> list[dict]:

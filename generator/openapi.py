@@ -84,6 +84,13 @@ def _query_parameters(model) -> list[dict]:
             for name, prop in schema["properties"].items()]
 
 
+SECURITY = [{"writeToken": []}]
+UNAUTHORIZED = {
+    "401": _error("no bearer token (WWW-Authenticate: Bearer); nothing produced"),
+    "403": _error("a bearer token that is not the write token; nothing produced"),
+}
+
+
 def document(server_url: str) -> dict:
     _, defs = models_json_schema([(CarTransaction, "validation"), (BurstRequest, "validation")],
                                  ref_template=REF)
@@ -110,7 +117,9 @@ def document(server_url: str) -> dict:
                 "description": "Events are `event: transaction` with the record JSON as data; the stream ends "
                                "with `event: summary` (delivery counts) at the first bound reached.",
                 "parameters": _query_parameters(StreamParams),
+                "security": SECURITY,
                 "responses": {
+                    **UNAUTHORIZED,
                     "200": {"description": "event stream", "content": {"text/event-stream": {"schema": {"type": "string"}}}},
                     "400": _error("invalid query parameters"),
                     "503": _error("Kafka unreachable"),
@@ -119,6 +128,7 @@ def document(server_url: str) -> dict:
             "/api/logs": {"post": {
                 "summary": "Produce one custom transaction record; answers after the broker acknowledged it",
                 "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("CarTransaction")}}},
+                "security": SECURITY,
                 "description": "A transaction_id means one transaction: repeating an acknowledged record "
                                "exactly is answered 200 with the first acknowledgement (nothing produced); "
                                "the same id with other content is a 409 (nothing produced). Ids are "
@@ -128,6 +138,7 @@ def document(server_url: str) -> dict:
                     "200": _json(_ref("LogAcknowledged"), "the same record was acknowledged before "
                                                          "(status already_acknowledged); not produced again"),
                     **bad_body,
+                    **UNAUTHORIZED,
                     "409": _error("the transaction_id was accepted with other content, or a request with it "
                                   "is still waiting for the broker; nothing produced"),
                     "502": _error("Kafka rejected the record"),
@@ -138,7 +149,12 @@ def document(server_url: str) -> dict:
             "/api/bursts": {"post": {
                 "summary": "Start a burst in the background",
                 "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("BurstRequest")}}},
-                "responses": {"202": _json(_ref("BurstStatus"), "started; follow the Location header"), **bad_body},
+                "security": SECURITY,
+                "responses": {"202": _json(_ref("BurstStatus"), "started; follow the Location header"), **bad_body,
+                              **UNAUTHORIZED,
+                              "429": _error("over the limits: rate x duration above the per-burst cap "
+                                            "(burst_too_large), or the maximum of bursts already running "
+                                            "(too_many_bursts, with Retry-After)")},
             }},
             "/api/bursts/{burst_id}": {"get": {
                 "summary": "A burst's live counts, then its final report",
@@ -156,5 +172,8 @@ def document(server_url: str) -> dict:
                                       "content": {"application/json": {"schema": {"type": "object"}}}}},
             }},
         },
-        "components": {"schemas": schemas},
+        "components": {"schemas": schemas, "securitySchemes": {"writeToken": {
+            "type": "http", "scheme": "bearer",
+            "description": "the generator's write token: a 0600 file in the platform's secrets dir "
+                           "(`make urls` says where)"}}},
     }

@@ -9,13 +9,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from carpipe.config import get_settings
+from carpipe.config import SECRETS_DIR, env_name, get_settings
 from carpipe.connections import airflow_connections
 from carpipe.influx import client_from_settings
 from stack import health
@@ -121,6 +122,8 @@ def supervisor_states() -> dict[str, str]:
 
 def up(args) -> None:
     t0 = time.monotonic()
+    if not s.generator_token:  # first start: generate the write token (kept in the secrets dir)
+        s.generator_token = secrets.token_urlsafe(32)
     store_secrets(s)
     programs = stack.render()
     initialise()
@@ -148,6 +151,7 @@ def print_urls() -> None:
     print(f"""
   Airflow UI      {s.airflow_url}   login: {s.airflow_user}, password in {pw}
   Generator API   {s.generator_url}   (OpenAPI: {s.generator_url}/openapi.json)
+                  write token (Authorization: Bearer) in {SECRETS_DIR / env_name("generator_token").lower()}
   Dashboard       {s.generator_url}/dashboard
   Kafka           {s.kafka_bootstrap}   topic {s.topic}
   HDFS            {s.hdfs_url}   WebHDFS {s.webhdfs_url}   base path {s.hdfs_base_path}

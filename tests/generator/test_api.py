@@ -43,9 +43,24 @@ def bad_bodies(marker: str) -> list[tuple[str, bytes, str, int, str]]:
 
 
 @pytest.fixture(scope="module")
-def client(gen_settings):
-    app = create_app(gen_settings)
-    return app.test_client()
+def auth(settings) -> dict[str, str]:
+    """The write token, as a client sends it (the same token the live service read at its start)."""
+    assert settings.generator_token, "no generator token: run `make up`"
+    return {"Authorization": f"Bearer {settings.generator_token}"}
+
+
+@pytest.fixture(scope="module")
+def anonymous(gen_settings):
+    """A test client of an app on the private topic, sending no credentials."""
+    return create_app(gen_settings).test_client()
+
+
+@pytest.fixture(scope="module")
+def client(gen_settings, auth):
+    """A test client of an app on the private topic, sending the write token with every request."""
+    c = create_app(gen_settings).test_client()
+    c.environ_base["HTTP_AUTHORIZATION"] = auth["Authorization"]
+    return c
 
 
 @pytest.fixture(scope="module")
@@ -67,10 +82,10 @@ def test_live_healthz_reports_kafka(live, topic):
     assert body["kafka"]["brokers"] >= 1 and body["kafka"]["topic"] == topic
 
 
-def test_live_valid_log_lands_once_with_same_content(live, settings, topic, seed):
+def test_live_valid_log_lands_once_with_same_content(live, settings, topic, seed, auth):
     event = a_valid_event(seed)
     before = end_offsets(settings, topic)
-    r = requests.post(f"{live}/api/logs", json=event, timeout=30)
+    r = requests.post(f"{live}/api/logs", json=event, headers=auth, timeout=30)
     assert r.status_code == 201, r.text
     ack = r.json()
     assert ack["status"] == "acknowledged" and ack["event"] == event and ack["topic"] == topic
@@ -83,11 +98,11 @@ def test_live_valid_log_lands_once_with_same_content(live, settings, topic, seed
     assert json.loads(mine[0].value()) == event
 
 
-def test_live_bad_input_gets_4xx_and_produces_nothing(live, settings, topic):
+def test_live_bad_input_gets_4xx_and_produces_nothing(live, settings, topic, auth):
     marker = f"marker-{secrets.token_hex(8)}"
     before = end_offsets(settings, topic)
     for case, body, ctype, status, code in bad_bodies(marker):
-        r = requests.post(f"{live}/api/logs", data=body, headers={"Content-Type": ctype}, timeout=30)
+        r = requests.post(f"{live}/api/logs", data=body, headers={"Content-Type": ctype, **auth}, timeout=30)
         assert r.status_code == status, f"{case}: {r.status_code} {r.text}"
         assert r.json()["error"] == code, case
         assert r.json()["message"], case
@@ -96,10 +111,10 @@ def test_live_bad_input_gets_4xx_and_produces_nothing(live, settings, topic):
     assert not [m for m in read_range(settings, topic, before, after) if marker.encode() in m.value()]
 
 
-def test_live_stream_events_are_in_kafka(live, settings, topic, seed):
+def test_live_stream_events_are_in_kafka(live, settings, topic, seed, auth):
     before = end_offsets(settings, topic)
     with requests.get(f"{live}/api/stream_car_transactions", params={"count": 5, "rate": 20, "seed": seed},
-                      stream=True, timeout=30) as r:
+                      headers=auth, stream=True, timeout=30) as r:
         assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/event-stream")
         messages = list(parse_sse(r.iter_lines(decode_unicode=True)))
     transactions = [json.loads(m["data"]) for m in messages if m["event"] == "transaction"]
@@ -114,10 +129,10 @@ def test_live_stream_events_are_in_kafka(live, settings, topic, seed):
         assert in_kafka[event["transaction_id"]] == event
 
 
-def test_live_stream_stops_producing_when_client_disconnects(live, settings, topic, seed):
+def test_live_stream_stops_producing_when_client_disconnects(live, settings, topic, seed, auth):
     before = end_offsets(settings, topic)
     with requests.get(f"{live}/api/stream_car_transactions", params={"rate": 50, "seconds": 60, "seed": seed},
-                      stream=True, timeout=30) as r:
+                      headers=auth, stream=True, timeout=30) as r:
         received = [m for _, m in zip(range(10), parse_sse(r.iter_lines(decode_unicode=True)))]
     assert len(received) == 10
     # The stream's ids are known from its seed; count how many of them reached Kafka over time.
@@ -134,9 +149,10 @@ def test_live_stream_stops_producing_when_client_disconnects(live, settings, top
     assert 10 <= settled <= 20  # what was sent, plus the few produced before the broken pipe showed
 
 
-def test_live_burst_api_runs_in_background(live, settings, topic, seed):
+def test_live_burst_api_runs_in_background(live, settings, topic, seed, auth):
     before = end_offsets(settings, topic)
-    r = requests.post(f"{live}/api/bursts", json={"rate": 400, "duration": 2, "seed": seed}, timeout=30)
+    r = requests.post(f"{live}/api/bursts", json={"rate": 400, "duration": 2, "seed": seed}, headers=auth,
+                      timeout=30)
     assert r.status_code == 202, r.text
     assert r.json()["state"] in ("pending", "running")
     status_url = live + r.headers["Location"]
@@ -161,7 +177,12 @@ def test_live_openapi_documents_the_endpoints(live):
     schema = doc["components"]["schemas"]["CarTransaction"]
     assert schema["properties"] == CarTransaction.model_json_schema()["properties"]
     assert set(schema["required"]) == set(CarTransaction.model_fields)
-    assert {"200", "201", "400", "409", "413", "415", "422"} <= set(paths["/api/logs"]["post"]["responses"])
+    assert {"200", "201", "400", "401", "403", "409", "413", "415", "422"} <= set(paths["/api/logs"]["post"]["responses"])
+    assert doc["components"]["securitySchemes"]["writeToken"] == {**doc["components"]["securitySchemes"]["writeToken"],
+                                                                  "type": "http", "scheme": "bearer"}
+    writes = [("/api/logs", "post"), ("/api/bursts", "post"), ("/api/stream_car_transactions", "get")]
+    assert [paths[p][m].get("security") for p, m in writes] == [[{"writeToken": []}]] * 3
+    assert "security" not in paths["/healthz"]["get"] and "security" not in paths["/api/bursts/{burst_id}"]["get"]
     # the rules the API enforces beyond JSON schema's vocabulary are stated, with their values
     assert schema["properties"]["transaction_price"]["x-max-decimals"] == 2
     assert schema["properties"]["event_time"]["x-not-before"] == "1970-01-01T00:00:00.000Z"
@@ -209,6 +230,51 @@ def test_a_transaction_id_means_one_transaction(client, gen_settings, seed):
     assert new_records(before, after) == 1
     [msg] = read_range(gen_settings, gen_settings.topic, before, after)
     assert json.loads(msg.value()) == event
+
+
+def test_every_write_endpoint_needs_the_token_and_produces_nothing_without_it(anonymous, gen_settings, seed):
+    writes = [("post", "/api/logs", {"json": a_valid_event(seed)}),
+              ("post", "/api/bursts", {"json": {"rate": 10, "duration": 1}}),
+              ("get", "/api/stream_car_transactions?count=3&rate=100", {})]
+    before = end_offsets(gen_settings, gen_settings.topic)
+    for method, path, kwargs in writes:
+        for headers, status in (({}, 401), ({"Authorization": "Bearer not-the-token"}, 403),
+                                ({"Authorization": "Basic YWRtaW46YWRtaW4="}, 401)):
+            r = getattr(anonymous, method)(path, headers=headers, **kwargs)
+            assert r.status_code == status, (method, path, headers, r.get_data(as_text=True))
+            assert r.headers["WWW-Authenticate"].startswith('Bearer realm="carpipe-generator"')
+            assert r.json["error"] in ("unauthorized", "forbidden") and r.json["message"]
+    time.sleep(1)  # a burst thread, had one started, would have produced by now
+    assert end_offsets(gen_settings, gen_settings.topic) == before
+    # what stays open
+    assert anonymous.get("/healthz").status_code == 200 and anonymous.get("/openapi.json").status_code == 200
+    assert anonymous.get("/api/bursts/nope").status_code == 404
+
+
+def test_burst_limits_answer_429_and_start_nothing(gen_settings, auth, seed):
+    s = gen_settings.model_copy(update={"generator_max_burst_events": 100, "generator_max_active_bursts": 1})
+    c = create_app(s).test_client()
+    before = end_offsets(s, s.topic)
+    r = c.post("/api/bursts", json={"rate": 101, "duration": 1}, headers=auth)
+    assert r.status_code == 429 and r.json["error"] == "burst_too_large", r.get_data(as_text=True)
+    assert end_offsets(s, s.topic) == before
+    first = c.post("/api/bursts", json={"rate": 10, "duration": 5, "seed": seed}, headers=auth)
+    assert first.status_code == 202, first.get_data(as_text=True)
+    second = c.post("/api/bursts", json={"rate": 10, "duration": 1}, headers=auth)
+    assert second.status_code == 429 and second.json["error"] == "too_many_bursts"
+    assert second.headers["Retry-After"] == "5"
+    assert finished(c, first.headers["Location"])["state"] == "succeeded"
+    assert new_records(before, end_offsets(s, s.topic)) == 50
+    again = c.post("/api/bursts", json={"rate": 10, "duration": 1}, headers=auth)  # the slot is free again
+    assert again.status_code == 202 and finished(c, again.headers["Location"])["state"] == "succeeded"
+
+
+def finished(c, status_url: str, timeout: float = 60) -> dict:
+    deadline = time.monotonic() + timeout
+    while (status := c.get(status_url).json)["state"] in ("pending", "running"):
+        assert time.monotonic() < deadline, status
+        time.sleep(0.5)
+    return status
 
 
 def test_wrong_method_is_405_with_allow(client):

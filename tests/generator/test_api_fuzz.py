@@ -16,12 +16,13 @@ from collections import Counter
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from pydantic import ValidationError
 from schemathesis import GenerationMode
 from schemathesis.checks import (content_type_conformance, negative_data_rejection, not_a_server_error,
                                  response_schema_conformance, status_code_conformance)
 
 from generator.app import create_app
-from generator.events import utc_now_text
+from generator.events import CarTransaction, utc_now_text
 from tests.generator.kafka_tools import end_offsets, read_range
 
 pytestmark = pytest.mark.integration
@@ -31,6 +32,14 @@ EXAMPLES = 250  # per generation mode
 UNSTATED = {"transaction_price", "year", "event_time"}
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance,
           negative_data_rejection]
+
+
+def is_valid_event(text: str) -> bool:
+    try:
+        CarTransaction.model_validate_json(text, strict=True)
+        return True
+    except ValidationError:
+        return False
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +58,7 @@ def test_fuzzed_logs_are_stored_exactly_as_answered(operation, gen_settings, mod
     def send(case):
         if mode is GenerationMode.POSITIVE:
             case.body["event_time"] = utc_now_text()
-        response = case.call()
+        response = case.call(headers={"Authorization": f"Bearer {gen_settings.generator_token}"})
         case.validate_response(response, checks=CHECKS)
         answers.append((response.status_code, case.body, response.json()))
 
@@ -80,4 +89,8 @@ def test_fuzzed_logs_are_stored_exactly_as_answered(operation, gen_settings, mod
         refused_for = {d["field"] for status, _, a in answers if status == 422 for d in a["details"]}
         assert refused_for <= UNSTATED, refused_for
     else:
-        assert statuses[201] == 0, statuses
+        # Negative cases break the body or the request around it (e.g. the Authorization header, which
+        # the token sent here may repair): a stored body is always a valid event.
+        stored_bodies = [json.dumps(body) for status, body, _ in answers if status == 201]
+        assert [b for b in stored_bodies if not is_valid_event(b)] == []
+        assert statuses[201] <= len(answers) // 20, statuses
