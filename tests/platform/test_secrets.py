@@ -15,7 +15,7 @@ SECRET = 'pw-%(x)s-"q"-\\-,=-' + os.urandom(6).hex()  # what breaks supervisord'
 
 
 def test_rendered_configs_are_private_and_hold_no_secret(tmp_path):
-    stack = Stack(Settings(state_dir=tmp_path, influx_password=SECRET))
+    stack = Stack(Settings(state_dir=tmp_path, influx_password=SECRET, generator_token=SECRET))
     programs = stack.render()
     rendered = [p for p in tmp_path.rglob("*") if p.is_file()]
     assert stack.supervisor_conf in rendered and len(rendered) > 5
@@ -38,11 +38,12 @@ def test_services_read_a_stored_secret_back_exactly(tmp_path):
 
 
 def test_the_config_printout_does_not_show_secrets():
-    env = {**os.environ, "CARPIPE_INFLUX_PASSWORD": SECRET}
+    env = {**os.environ, "CARPIPE_INFLUX_PASSWORD": SECRET, "CARPIPE_GENERATOR_TOKEN": SECRET}
     out = subprocess.run([sys.executable, "-m", "carpipe.config"], capture_output=True, text=True, env=env)
     assert out.returncode == 0, out.stderr[-2000:]
     assert SECRET not in out.stdout + out.stderr
-    assert "# CARPIPE_INFLUX_PASSWORD is set (secret, not shown)" in out.stdout.splitlines()
+    assert {"# CARPIPE_INFLUX_PASSWORD is set (secret, not shown)",
+            "# CARPIPE_GENERATOR_TOKEN is set (secret, not shown)"} <= set(out.stdout.splitlines())
 
 
 def test_private_files_are_0600_even_when_they_existed_readable(tmp_path):
