@@ -180,3 +180,19 @@ def test_the_topic_gets_its_replication_and_configs_from_settings(stack_up):
             ensure_topic(wide)
     finally:
         admin.delete_topics([s.topic])[s.topic].result(30)
+
+
+def test_every_stack_listener_is_on_the_bind_host(stack_up):
+    """`ss -ltnp` in code: every TCP listener of supervisord's process tree (services, their JVMs,
+    Airflow's workers) binds the bind host, none every interface."""
+    import psutil
+
+    from stack.services import Stack
+
+    root = psutil.Process(int((Stack(stack_up).state / "supervisord.pid").read_text()))
+    ours = {root.pid, *(p.pid for p in root.children(recursive=True))}
+    listeners = {(c.laddr.ip, c.laddr.port, c.pid) for c in psutil.net_connections(kind="tcp")
+                 if c.status == psutil.CONN_LISTEN and c.pid in ours}
+    assert len({port for _, port, _ in listeners}) >= 10, listeners  # the services are really up
+    allowed = {stack_up.bind_host, f"::ffff:{stack_up.bind_host}"}
+    assert sorted((ip, port, psutil.Process(pid).name()) for ip, port, pid in listeners if ip not in allowed) == []
