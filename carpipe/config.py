@@ -28,7 +28,7 @@ from carpipe.windows import check_length
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SECRETS_DIR = Path(os.environ.get("CARPIPE_SECRETS_DIR")
                    or Path(os.environ.get("CARPIPE_STATE_DIR", REPO_ROOT / ".state")) / "secrets")
-SECRET_FIELDS = ("influx_password", "generator_token")
+SECRET_FIELDS = ("influx_password", "generator_token", "kafka_sasl_password")
 
 
 class Settings(BaseSettings):
@@ -61,6 +61,13 @@ class Settings(BaseSettings):
     # Hadoop client configuration (core-site.xml, hdfs-site.xml) for the JVM programs that talk to HDFS
     # (Flume's sink, lease recovery): $HADOOP_CONF_DIR when set, else the embedded stack's.
     hadoop_conf_dir: Path | None = None
+
+    # -- Kafka client security (carpipe.kafka_clients; PLAINTEXT for the embedded broker) --
+    kafka_security_protocol: str = "PLAINTEXT"
+    kafka_sasl_mechanism: str = ""
+    kafka_sasl_username: str = ""
+    kafka_sasl_password: str = Field(default="", repr=False)
+    kafka_ssl_ca_location: str = ""
 
     # -- names --
     topic: str = "car-transactions-logs"

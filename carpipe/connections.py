@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 from carpipe.config import Settings
+from carpipe.kafka_clients import librdkafka
 
 KAFKA_CONN = "kafka_default"
 SPARK_CONN = "spark_default"
@@ -16,15 +17,21 @@ INFLUX_CONN = "influxdb_default"
 CONNECTIONS = (KAFKA_CONN, SPARK_CONN, WEBHDFS_CONN, INFLUX_CONN)
 
 
+# The kafka_default connection's extras (librdkafka properties, as the Airflow Kafka provider reads
+# them) that tasks take over, and the setting each becomes.
+KAFKA_EXTRAS = {"bootstrap.servers": "kafka_bootstrap", "security.protocol": "kafka_security_protocol",
+                "sasl.mechanism": "kafka_sasl_mechanism", "sasl.username": "kafka_sasl_username",
+                "sasl.password": "kafka_sasl_password", "ssl.ca.location": "kafka_ssl_ca_location"}
+
+
 def airflow_connections(s: Settings) -> dict[str, dict]:
     """The connections DAGs use, built from the config layer (users repoint these at clusters)."""
-    kafka_host, _, kafka_port = s.kafka_bootstrap.partition(":")
     webhdfs = s.webhdfs_url.split("://", 1)[-1]
     influx_scheme, influx_rest = s.influx_url.split("://", 1)
     influx_host, _, influx_port = influx_rest.partition(":")
     return {
         KAFKA_CONN: {"conn_type": "kafka",
-                          "extra": json.dumps({"bootstrap.servers": s.kafka_bootstrap})},
+                          "extra": json.dumps(librdkafka(s))},
         SPARK_CONN: {"conn_type": "spark", "host": s.spark_master,
                           "extra": json.dumps({"spark-binary": "spark-submit",
                                                "deploy-mode": "client"})},
@@ -50,6 +57,6 @@ def with_connections(s: Settings) -> Settings:
         "influx_password": influx.password or "",
         "webhdfs_url": f"http://{webhdfs.host}:{webhdfs.port}",
     }
-    if bootstrap := kafka.extra_dejson.get("bootstrap.servers"):
-        update["kafka_bootstrap"] = bootstrap
+    extra = kafka.extra_dejson
+    update |= {field: extra[key] for key, field in KAFKA_EXTRAS.items() if key in extra}
     return s.model_copy(update=update)

@@ -12,6 +12,7 @@ from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, KafkaExcepti
 from confluent_kafka.admin import AdminClient, OffsetSpec
 
 from carpipe.config import Settings
+from carpipe.kafka_clients import librdkafka
 
 TIMEOUT = 30
 
@@ -20,7 +21,7 @@ class GroupLag:
     def __init__(self, s: Settings, group: str | None = None):
         self.topic = s.topic
         self.group = group or s.flume_consumer_group
-        self.admin = AdminClient({"bootstrap.servers": s.kafka_bootstrap})
+        self.admin = AdminClient(librdkafka(s))
         meta = self.admin.list_topics(self.topic, timeout=TIMEOUT).topics[self.topic]
         if meta.error is not None:
             raise RuntimeError(f"topic {self.topic}: {meta.error}")
@@ -56,13 +57,14 @@ class GroupLag:
         return sum(max(0, targets[p] - pos[p]) for p in self.partitions)
 
 
-def kafka_holds_window(bootstrap: str, topic: str, start_ms: int, timeout: float = 30) -> bool:
+def kafka_holds_window(client: dict[str, str], topic: str, start_ms: int, timeout: float = 30) -> bool:
     """False when retention may have deleted records of the window from some partition.
 
     Per partition: nothing was ever deleted (log start offset 0), or the earliest record still held
-    is older than the window start (so everything from the start on is still there).
+    is older than the window start (so everything from the start on is still there). ``client``:
+    librdkafka properties (carpipe.kafka_clients.librdkafka).
     """
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "carpipe-spark-retention-probe",
+    consumer = Consumer({**client, "group.id": "carpipe-spark-retention-probe",
                          "enable.auto.commit": False, "auto.offset.reset": "earliest"})
     try:
         meta = consumer.list_topics(topic, timeout=timeout).topics[topic]

@@ -82,14 +82,13 @@ def influx_counts(influx: InfluxClient, s: Settings, w: Window, c: TierCounts) -
 
 def kafka_counts(s: Settings, w: Window, c: TierCounts) -> None:
     """Records in the window by offsets for its timestamps, and how far Flume is from its end."""
-    from carpipe.kafka_offsets import GroupLag
-
-    from carpipe.kafka_offsets import kafka_holds_window
+    from carpipe.kafka_clients import librdkafka
+    from carpipe.kafka_offsets import GroupLag, kafka_holds_window
 
     lag = GroupLag(s)
     start, end = lag.targets(w.start_ms), lag.targets(w.end_ms)
     c.kafka = sum(end[p] - start[p] for p in lag.partitions)
-    c.kafka_retained = kafka_holds_window(s.kafka_bootstrap, s.topic, w.start_ms)
+    c.kafka_retained = kafka_holds_window(librdkafka(s), s.topic, w.start_ms)
     c.flume_behind = lag.remaining(end)
 
 

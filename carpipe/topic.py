@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from carpipe.config import Settings
+from carpipe.kafka_clients import librdkafka
 
 
 def topic_config(s: Settings) -> dict[str, str]:
@@ -18,7 +19,7 @@ def ensure_topic(s: Settings, admin_config: dict | None = None) -> bool:
     from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
     from confluent_kafka import KafkaException, KafkaError
 
-    admin = AdminClient({"bootstrap.servers": s.kafka_bootstrap, **(admin_config or {})})
+    admin = AdminClient({**librdkafka(s), **(admin_config or {})})
     fut = admin.create_topics([NewTopic(s.topic, s.topic_partitions, s.topic_replication_factor,
                                           config=topic_config(s))])[s.topic]
     try:

@@ -4,6 +4,7 @@ its counters read from Flume's JSON metrics endpoint, stopped cleanly with SIGTE
 from __future__ import annotations
 
 import ctypes
+import os
 import signal
 import socket
 import subprocess
@@ -78,7 +79,11 @@ class FlumeAgent:
 
     def start(self) -> "FlumeAgent":
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.conf_file.write_text(agent_conf.render(self.properties()))
+        # Owner-only: with a secured cluster the properties hold the Kafka client's credentials.
+        fd = os.open(self.conf_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(agent_conf.render(self.properties()))
         self.log4j_file.write_text(log4j1_console(agent_conf.QUIET_LOGGERS))
         self.port = _free_port(self.s.bind_host)
         self.proc = subprocess.Popen(self.command(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

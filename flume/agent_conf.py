@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Literal
 
 from carpipe.config import Settings
+from carpipe.kafka_clients import java
 from carpipe.webhdfs import IN_USE_SUFFIX
 from flume import extensions
 
@@ -80,6 +81,7 @@ def agent_properties(s: Settings, channel: Channel = "file") -> dict[str, object
 
         f"{src}.type": "org.apache.flume.source.kafka.KafkaSource",
         f"{src}.channels": CHANNEL,
+        **{f"{src}.kafka.consumer.{k}": v for k, v in java(s).items() if k != "bootstrap.servers"},
         f"{src}.kafka.bootstrap.servers": s.kafka_bootstrap,
         f"{src}.kafka.topics": s.topic,
         f"{src}.kafka.consumer.group.id": s.flume_consumer_group,

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 
 from confluent_kafka import KafkaException, Producer
 
+from carpipe.kafka_clients import librdkafka
 from carpipe.config import Settings
 from carpipe.topic import ensure_topic
 
@@ -37,7 +38,7 @@ TUNING = {
 
 def producer_config(settings: Settings) -> dict:
     return {
-        "bootstrap.servers": settings.kafka_bootstrap,
+        **librdkafka(settings),
         "client.id": "carpipe-generator",
         "enable.idempotence": True,
         "acks": "all",

@@ -34,6 +34,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from carpipe.config import Settings
 from carpipe.influx import ROLLUP_MEASUREMENT, SUMMARY_MEASUREMENT
 from carpipe.windows import Window, iso_ms, parse_utc
 
@@ -56,6 +57,14 @@ def application_args(s, window: Window, source: str = "auto", batch_size: int = 
             "--batch-size", str(batch_size)]
     if s.influx_user:
         args += ["--influx-user", s.influx_user]
+    # Kafka client security; the SASL password is not an argument (the job's Settings read it from the
+    # environment or the secrets dir, like the InfluxDB password).
+    args += ["--kafka-security-protocol", s.kafka_security_protocol]
+    for flag, value in (("--kafka-sasl-mechanism", s.kafka_sasl_mechanism),
+                        ("--kafka-sasl-username", s.kafka_sasl_username),
+                        ("--kafka-ssl-ca", s.kafka_ssl_ca_location)):
+        if value:
+            args += [flag, value]
     return args
 
 
@@ -63,7 +72,7 @@ def application_args(s, window: Window, source: str = "auto", batch_size: int = 
 class JobConfig:
     window: Window
     source: str
-    kafka_bootstrap: str
+    kafka: "Settings"   # the Kafka settings: bootstrap servers and client security
     topic: str
     hdfs_url: str
     hdfs_base: str
@@ -89,6 +98,10 @@ def parse_args(argv: list[str] | None = None) -> JobConfig:
     p.add_argument("--source", choices=SOURCES, default="auto",
                    help="auto: Kafka, or HDFS when retention removed part of the window from Kafka")
     p.add_argument("--kafka-bootstrap", required=True)
+    p.add_argument("--kafka-security-protocol", default="PLAINTEXT")
+    p.add_argument("--kafka-sasl-mechanism", default="")
+    p.add_argument("--kafka-sasl-username", default="")
+    p.add_argument("--kafka-ssl-ca", default="", help="CA certificates of the brokers (PEM file)")
     p.add_argument("--topic", required=True)
     p.add_argument("--hdfs-url", required=True, help="the NameNode URI, hdfs://<host>:<port>")
     p.add_argument("--hdfs-base", required=True, help="Flume's base directory (window dirs below it)")
@@ -109,9 +122,16 @@ def parse_args(argv: list[str] | None = None) -> JobConfig:
         p.error(f"--end {a.end} must be after --start {a.start}")
     if a.batch_size < 1:
         p.error("--batch-size must be positive")
-    influx = InfluxTarget(a.influx_url, a.influx_db, a.influx_user, os.environ.get(PASSWORD_ENV, ""),
+    # Secrets come from this job's environment or the platform's secrets dir (carpipe.config).
+    secrets = Settings()
+    influx = InfluxTarget(a.influx_url, a.influx_db, a.influx_user,
+                          os.environ.get(PASSWORD_ENV) or secrets.influx_password,
                           retries=a.influx_retries, batch_size=a.batch_size)
-    return JobConfig(Window(start, end), a.source, a.kafka_bootstrap, a.topic, a.hdfs_url, a.hdfs_base,
+    kafka = secrets.model_copy(update={
+        "kafka_bootstrap": a.kafka_bootstrap, "kafka_security_protocol": a.kafka_security_protocol,
+        "kafka_sasl_mechanism": a.kafka_sasl_mechanism, "kafka_sasl_username": a.kafka_sasl_username,
+        "kafka_ssl_ca_location": a.kafka_ssl_ca})
+    return JobConfig(Window(start, end), a.source, kafka, a.topic, a.hdfs_url, a.hdfs_base,
                      a.dead_letter_base, influx, a.raw_measurement, a.event_schema)
 
 
@@ -143,7 +163,9 @@ def resolve_source(cfg: JobConfig) -> str:
         return cfg.source
     from carpipe.kafka_offsets import kafka_holds_window
 
-    return "kafka" if kafka_holds_window(cfg.kafka_bootstrap, cfg.topic, cfg.window.start_ms) else "hdfs"
+    from carpipe.kafka_clients import librdkafka
+
+    return "kafka" if kafka_holds_window(librdkafka(cfg.kafka), cfg.topic, cfg.window.start_ms) else "hdfs"
 
 
 def extract(spark, cfg: JobConfig, source: str):
@@ -151,7 +173,9 @@ def extract(spark, cfg: JobConfig, source: str):
     from spark_apps.sources import hdfs_files, read_hdfs, read_kafka
 
     if source == "kafka":
-        return read_kafka(spark, cfg.kafka_bootstrap, cfg.topic, cfg.window.start_ms, cfg.window.end_ms)
+        from carpipe.kafka_clients import java
+
+        return read_kafka(spark, java(cfg.kafka), cfg.topic, cfg.window.start_ms, cfg.window.end_ms)
     closed, in_use = hdfs_files(spark, cfg.hdfs(cfg.hdfs_base))
     if in_use:
         print(f"warning: {len(in_use)} file(s) of the window are still open in HDFS and are not read: "

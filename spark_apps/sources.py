@@ -13,17 +13,18 @@ from pyspark.sql import functions as F
 from carpipe.webhdfs import IN_USE_SUFFIX
 
 
-def read_kafka(spark: SparkSession, bootstrap: str, topic: str, start_ms: int, end_ms: int) -> DataFrame:
+def read_kafka(spark: SparkSession, client: dict[str, str], topic: str, start_ms: int, end_ms: int) -> DataFrame:
     """Batch read of exactly the window.
 
     startingTimestamp / endingTimestamp resolve, per partition, to the first offset whose timestamp
     is >= the given time, so the offsets read are [first >= start, first >= end): the half-open
     window. A partition with nothing at or after ``start`` reads nothing ("latest" strategy); one
     with nothing at or after ``end`` reads to its end. The filter on the timestamp column repeats
-    the rule row by row, in case a broker clock step ever made timestamps non-monotonic.
+    the rule row by row, in case a broker clock step ever made timestamps non-monotonic. ``client``:
+    the Java client properties (carpipe.kafka_clients.java: bootstrap servers and security).
     """
     df = (spark.read.format("kafka")
-          .option("kafka.bootstrap.servers", bootstrap)
+          .options(**{f"kafka.{k}": v for k, v in client.items()})
           .option("subscribe", topic)
           .option("startingTimestamp", str(start_ms))
           .option("endingTimestamp", str(end_ms))

@@ -26,6 +26,7 @@ from hdfs import InsecureClient
 
 from carpipe.influx import InfluxClient
 from carpipe.windows import UTC, iso_ms
+from carpipe.kafka_clients import librdkafka
 from carpipe.kafka_offsets import kafka_holds_window
 from tests.spark.conftest import event, line
 from tests.spark.jobrun import create_scratch, drop_scratch, produce, run_job, scratch_settings, window_of
@@ -304,14 +305,14 @@ def test_auto_source_switches_to_hdfs_once_retention_removed_part_of_the_window(
         stamps = produce(s, [line(1)])
         time.sleep(0.1)
         stamps += produce(s, [line(2)])
-        assert kafka_holds_window(s.kafka_bootstrap, s.topic, stamps[0])  # nothing deleted yet
+        assert kafka_holds_window(librdkafka(s), s.topic, stamps[0])  # nothing deleted yet
         admin = AdminClient({"bootstrap.servers": s.kafka_bootstrap})
         for future in admin.delete_records([TopicPartition(s.topic, 0, 1)]).values():
             assert future.result(30).low_watermark == 1
         # Record 1 is gone: a window starting at or before its time may have lost records.
-        assert not kafka_holds_window(s.kafka_bootstrap, s.topic, stamps[0])
-        assert not kafka_holds_window(s.kafka_bootstrap, s.topic, stamps[1])
+        assert not kafka_holds_window(librdkafka(s), s.topic, stamps[0])
+        assert not kafka_holds_window(librdkafka(s), s.topic, stamps[1])
         # A window starting after the earliest record still held is complete in Kafka.
-        assert kafka_holds_window(s.kafka_bootstrap, s.topic, stamps[1] + 1)
+        assert kafka_holds_window(librdkafka(s), s.topic, stamps[1] + 1)
     finally:
         drop_scratch(s)
