@@ -19,8 +19,8 @@ from collections.abc import Sequence
 
 from confluent_kafka import KafkaException, Producer
 
-from carpipe.kafka_clients import librdkafka
 from carpipe.config import Settings
+from carpipe.kafka_clients import librdkafka
 from carpipe.topic import ensure_topic
 
 log = logging.getLogger(__name__)
