@@ -67,6 +67,9 @@ def test_dashboard_page_shows_the_known_data(page, dash_server, known):
                            timeout=TIMEOUT_MS)
     page.wait_for_function("document.querySelector('[data-panel=sales_totals] .v').textContent === '4'",
                            timeout=TIMEOUT_MS)
+    # each panel redraws when its own query returns: wait for the histogram's filtered total too
+    page.wait_for_function("() => window.carpipeDashboard.charts.sales_price_distribution.data.datasets[0].data"
+                           ".reduce((a, b) => a + (b || 0), 0) === 4", timeout=TIMEOUT_MS)
     assert page.evaluate(CHART_DATA)["sales_price_distribution"]["datasets"][0]["data"] == [2, 1, 1]
 
     # and the page refreshes itself (every 3 s here)

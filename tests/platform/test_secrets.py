@@ -8,7 +8,7 @@ import stat
 import subprocess
 import sys
 
-from carpipe.config import Settings
+from carpipe.config import SECRET_FIELDS, Settings
 from stack.services import Stack, store_secrets, write_private
 
 SECRET = 'pw-%(x)s-"q"-\\-,=-' + os.urandom(6).hex()  # what breaks supervisord's %-expansion and quoting
@@ -28,7 +28,8 @@ def test_services_read_a_stored_secret_back_exactly(tmp_path):
     secrets = tmp_path / "secrets"
     env = {**os.environ, "CARPIPE_SECRETS_DIR": str(secrets)}
     env.pop("CARPIPE_INFLUX_PASSWORD", None)
-    [path] = store_secrets(Settings(influx_password=SECRET), secrets)
+    only_influx = {name: "" for name in SECRET_FIELDS} | {"influx_password": SECRET}  # not the stack's own
+    [path] = store_secrets(Settings(**only_influx), secrets)
     assert path.parent == secrets and stat.S_IMODE(secrets.stat().st_mode) == 0o700
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     out = subprocess.run([sys.executable, "-c", "from carpipe.config import Settings; "
