@@ -19,14 +19,19 @@ import org.eclipse.jetty.server.handler.AbstractHandler;
  * Configured with -Dflume.monitoring.type=carpipe.flume.BoundMetricsServer, .host and .port.
  */
 public class BoundMetricsServer implements MonitorService {
-  private String host = "127.0.0.1";
-  private int port = 41414;
+  private String host;
+  private int port;
   private Server server;
 
   @Override
   public void configure(Context context) {
-    host = context.getString("host", host);
-    port = context.getInteger("port", port);
+    // Both come from the agent's launch (flume.agent: the config layer's bind host, a free port).
+    host = context.getString("host");
+    Integer configured = context.getInteger("port");
+    if (host == null || host.isEmpty() || configured == null) {
+      throw new FlumeException("flume.monitoring.host and flume.monitoring.port must be set");
+    }
+    port = configured;
   }
 
   @Override
