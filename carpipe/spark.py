@@ -35,11 +35,10 @@ def submit_env(s: Settings) -> dict[str, str]:
 
 def spark_conf(s: Settings) -> dict[str, str]:
     """Spark settings every submission uses (SparkSubmitOperator's ``conf`` too)."""
-    conf = {"spark.ui.enabled": "false"}
-    if s.spark_master.startswith("local"):
-        # A local driver listens on loopback, not on every interface of the machine.
-        conf |= {"spark.driver.host": s.bind_host, "spark.driver.bindAddress": s.bind_host}
-    return conf
+    # The driver listens where the spark_default connection says executors reach it (the bind host by
+    # default), not on every interface of the machine.
+    return {"spark.ui.enabled": "false", "spark.driver.host": s.spark_driver_host,
+            "spark.driver.bindAddress": s.spark_driver_host}
 
 
 def submit_command(s: Settings, app: str, *args: str, conf: dict[str, str] | None = None) -> list[str]:

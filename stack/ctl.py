@@ -19,11 +19,13 @@ from pathlib import Path
 from carpipe.config import SECRETS_DIR, env_name, get_settings
 from carpipe.connections import airflow_connections
 from carpipe.influx import client_from_settings
-from stack import health
-from stack.services import Stack, store_secrets, venv_bin, write_private
+from stack import health, influx_admin
+from stack.services import AIRFLOW_PASSWORDS, Stack, store_secrets, venv_bin, write_private
 
 s = get_settings()
 stack = Stack(s)
+# Set in supervisord's environment, so every process of the stack inherits it (how `down` finds strays).
+STACK_MARKER = "CARPIPE_STACK"
 
 
 def say(msg: str) -> None:
@@ -68,8 +70,14 @@ def initialise() -> None:
              stack.kafka_format_command())
     run_once(stack.namenode_dir / "current" / "VERSION", "formatting the HDFS NameNode",
              stack.namenode_format_command())
+    if stack.postgres.prepare():
+        say("initialised the PostgreSQL cluster for Airflow's metadata DB")
+
+
+def migrate_airflow() -> None:
+    """`airflow db migrate` once per Airflow version and metadata DB (the stamp lives with the DB)."""
     import airflow
-    run_once(s.airflow_home / f".migrated-{airflow.__version__}", "migrating the Airflow metadata DB",
+    run_once(stack.postgres.home / f"airflow-migrated-{airflow.__version__}", "migrating the Airflow metadata DB",
              [str(venv_bin() / "airflow"), "db", "migrate"], env=stack.airflow_env(), stamp=True)
 
 
@@ -89,12 +97,13 @@ def log_tail(name: str, lines: int = 40) -> str:
     return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
 
 
-def wait_healthy(names: list[str], timeout: float) -> None:
+def wait_healthy(names: list[str], timeout: float, probe=health.check) -> None:
+    """Wait until each named service passes ``probe``; exit with its log tail when it dies or times out."""
     pending = list(names)
     deadline = time.monotonic() + timeout
     while pending:
         for name in list(pending):
-            ok, detail = health.check(name, s)
+            ok, detail = probe(name, s)
             if ok:
                 say(f"{name:<22} healthy  {detail}")
                 pending.remove(name)
@@ -104,10 +113,10 @@ def wait_healthy(names: list[str], timeout: float) -> None:
         dead = [n for n in pending if states.get(n) in ("FATAL", "EXITED", "STOPPED")]
         if dead or time.monotonic() > deadline:
             name = (dead or pending)[0]
-            ok, detail = health.check(name, s)
+            ok, detail = probe(name, s)
             sys.exit(f"\n{name} failed to start ({states.get(name, '?')}: {detail}). "
                      f"Last lines of {s.logs_dir / (name + '.log')}:\n{log_tail(name)}")
-        time.sleep(2)
+        time.sleep(1)
 
 
 def supervisor_states() -> dict[str, str]:
@@ -120,25 +129,43 @@ def supervisor_states() -> dict[str, str]:
     return states
 
 
+def generate_secrets() -> None:
+    """First start: the generated credentials (kept in the secrets dir, so later starts reuse them)."""
+    for name in ("generator_token", "influx_password"):
+        if not getattr(s, name):
+            setattr(s, name, secrets.token_urlsafe(32))
+    store_secrets(s)
+    passwords = json.loads(AIRFLOW_PASSWORDS.read_text()) if AIRFLOW_PASSWORDS.exists() else {}
+    if s.airflow_user not in passwords:
+        write_private(AIRFLOW_PASSWORDS, json.dumps({**passwords, s.airflow_user: secrets.token_urlsafe(16)}))
+
+
+def start(names: list[str]) -> None:
+    stopped = [n for n, st in supervisor_states().items() if n in names and st not in ("RUNNING", "STARTING")]
+    if stopped:
+        say("starting " + ", ".join(stopped))
+        supervisorctl("start", *stopped)
+
+
 def up(args) -> None:
     t0 = time.monotonic()
-    if not s.generator_token:  # first start: generate the write token (kept in the secrets dir)
-        s.generator_token = secrets.token_urlsafe(32)
-    store_secrets(s)
+    generate_secrets()
     programs = stack.render()
     initialise()
     if supervisord_running():
         supervisorctl("reread")
         supervisorctl("update")
-        stopped = [n for n, st in supervisor_states().items() if st != "RUNNING"]
-        if stopped:
-            say("starting " + ", ".join(stopped))
-            supervisorctl("start", *stopped)
-        else:
-            say("all services already running")
     else:
-        say("starting supervisord with " + ", ".join(p.name for p in programs))
-        subprocess.run([str(venv_bin() / "supervisord"), "-c", str(stack.supervisor_conf)], check=True)
+        say("starting supervisord with " + ", ".join(p.name for p in programs if p.autostart))
+        subprocess.run([str(venv_bin() / "supervisord"), "-c", str(stack.supervisor_conf)], check=True,
+                       env={**os.environ, STACK_MARKER: str(s.state_dir)})
+    start([p.name for p in programs if p.autostart])
+    # Bootstrap what needs a running server, then start Airflow on its migrated metadata DB.
+    wait_healthy(["postgres", "influxdb"], timeout=args.timeout, probe=health.reachable)
+    stack.postgres.bootstrap()
+    migrate_airflow()
+    say(influx_admin.ensure_admin(s))
+    start([p.name for p in programs if not p.autostart])
     wait_healthy([p.name for p in programs], timeout=args.timeout)
     client_from_settings(s).create_database(s.influx_retention)
     create_connections()
@@ -147,7 +174,7 @@ def up(args) -> None:
 
 
 def print_urls() -> None:
-    pw = s.airflow_home / "simple_auth_manager_passwords.json.generated"
+    pw = AIRFLOW_PASSWORDS
     print(f"""
   Airflow UI      {s.airflow_url}   login: {s.airflow_user}, password in {pw}
   Generator API   {s.generator_url}   (OpenAPI: {s.generator_url}/openapi.json)
@@ -155,7 +182,8 @@ def print_urls() -> None:
   Dashboard       {s.generator_url}/dashboard
   Kafka           {s.kafka_bootstrap}   topic {s.topic}
   HDFS            {s.hdfs_url}   WebHDFS {s.webhdfs_url}   base path {s.hdfs_base_path}
-  InfluxDB        {s.influx_url}   database {s.influx_db}
+  InfluxDB        {s.influx_url}   database {s.influx_db}   login {s.influx_user}, password in {SECRETS_DIR / env_name("influx_password").lower()}
+  PostgreSQL      {s.bind_host}:{s.postgres_port}   Airflow's metadata DB, login and password in {stack.postgres.pgpass}
   Logs            {s.logs_dir}   (make logs)
 """)
 
@@ -185,18 +213,18 @@ def down(args) -> None:
 
 
 def leftover_processes() -> list:
-    """Processes of this stack still alive: anything started with our state dir in its command
-    line or our AIRFLOW_HOME in its environment (Airflow's task workers and their children)."""
+    """Processes of this stack still alive: anything started with our state dir in its command line or
+    descended from our supervisord (STACK_MARKER in its environment: Airflow's task processes and what
+    they start in sessions of their own, such as the Flume agent)."""
     import psutil
 
-    state, home, me = str(s.state_dir), str(s.airflow_home), os.getpid()
+    state, me = str(s.state_dir), os.getpid()
     found = []
     for p in psutil.process_iter(["pid", "cmdline"]):
         if p.pid == me:
             continue
         try:
-            if any(state in arg for arg in p.info["cmdline"] or []) or (
-                    p.environ().get("AIRFLOW_HOME") == home and "airflow" in p.name()):
+            if any(state in arg for arg in p.info["cmdline"] or []) or p.environ().get(STACK_MARKER) == state:
                 found.append(p)
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             pass
@@ -221,7 +249,7 @@ def logs(args) -> None:
 
 def clean(args) -> None:
     down(args)
-    for sub in ("kafka", "hdfs", "influxdb", "airflow", "logs", "conf", "flume", "supervisor.sock"):
+    for sub in ("kafka", "hdfs", "influxdb", "postgres", "airflow", "logs", "conf", "flume", "supervisor.sock"):
         path = s.state_dir / sub
         if path.is_dir():
             shutil.rmtree(path)

@@ -7,7 +7,8 @@ from typing import Callable
 import requests
 
 from carpipe.config import Settings
-from carpipe.influx import InfluxClient
+from carpipe.influx import client_from_settings
+from stack.postgres import DB_NAME, DB_USER, PGPASS, Postgres
 
 
 def _kafka(s: Settings) -> str:
@@ -41,11 +42,31 @@ def _datanode(s: Settings) -> str:
     return f"{live} live DataNode(s)"
 
 
-def _influx(s: Settings) -> str:
+def _influx_ping(s: Settings) -> str:
     r = requests.get(f"{s.influx_url}/ping", timeout=3)
     r.raise_for_status()
-    InfluxClient(s.influx_url, s.influx_db, retries=0).query("SHOW DATABASES", database=None)
     return f"version {r.headers.get('X-Influxdb-Version', '?')}"
+
+
+def _influx(s: Settings) -> str:
+    version = _influx_ping(s)
+    client = client_from_settings(s)
+    client.retries = 0
+    client.query("SHOW DATABASES", database=None)
+    return f"{version}, {s.influx_user!r} logs in"
+
+
+def _postgres(s: Settings) -> str:
+    import psycopg2
+
+    con = psycopg2.connect(host=s.bind_host, port=s.postgres_port, user=DB_USER, dbname=DB_NAME,
+                           passfile=str(PGPASS), connect_timeout=3)
+    try:
+        with con.cursor() as cur:
+            cur.execute("SHOW server_version")
+            return f"PostgreSQL {cur.fetchone()[0]}, {DB_USER!r} logs in"
+    finally:
+        con.close()
 
 
 def _airflow_component(component: str) -> Callable[[Settings], str]:
@@ -72,6 +93,7 @@ def _generator(s: Settings) -> str:
 
 
 CHECKS: dict[str, Callable[[Settings], str]] = {
+    "postgres": _postgres,
     "kafka": _kafka,
     "hdfs-namenode": _namenode,
     "hdfs-datanode": _datanode,
@@ -84,8 +106,23 @@ CHECKS: dict[str, Callable[[Settings], str]] = {
 }
 
 
-def check(name: str, s: Settings) -> tuple[bool, str]:
+# Servers answering before their first login exists (stack.ctl bootstraps it then).
+REACHABLE: dict[str, Callable[[Settings], str]] = {
+    "postgres": lambda s: Postgres(s).ready(),
+    "influxdb": _influx_ping,
+}
+
+
+def _run(probe: Callable[[Settings], str], s: Settings) -> tuple[bool, str]:
     try:
-        return True, CHECKS[name](s)
+        return True, probe(s)
     except Exception as exc:  # noqa: BLE001 - any failure means "not healthy", with its reason
         return False, f"{type(exc).__name__}: {str(exc)[:160]}"
+
+
+def check(name: str, s: Settings) -> tuple[bool, str]:
+    return _run(CHECKS[name], s)
+
+
+def reachable(name: str, s: Settings) -> tuple[bool, str]:
+    return _run(REACHABLE[name], s)

@@ -15,6 +15,12 @@ from pathlib import Path
 
 from carpipe.config import REPO_ROOT, SECRET_FIELDS, SECRETS_DIR, Settings, env_name
 from carpipe.jvm import LOG4J2_CONSOLE, hadoop_java, java, java_home, log4j1_console
+from stack.postgres import PGPASS, Postgres, server_user
+
+# The Airflow UI/API users' passwords (Airflow's simple auth manager), created by stack.ctl before
+# Airflow starts so Airflow never generates one into a world-readable file and its log.
+AIRFLOW_PASSWORDS = SECRETS_DIR / "airflow_passwords.json"
+
 
 def write_private(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` readable by its owner only (0600, in an 0700 directory when it creates
@@ -67,6 +73,10 @@ class Program:
     # A JVM that crashes on start takes seconds to do so: only a process that survived this long
     # counts as started, so a crash loop ends in FATAL (and a clear `make up` error) quickly.
     startsecs: int = 10
+    # False: stack.ctl starts it once what it needs is bootstrapped (Airflow: a migrated metadata DB).
+    autostart: bool = True
+    user: str | None = None  # the OS user it runs as (supervisord runs as whoever ran `make up`)
+    stopsignal: str = "TERM"
 
 
 class Stack:
@@ -203,6 +213,8 @@ bind-address = "{s.bind_host}:{s.influx_port + 2}"
   bind-address = "{s.bind_host}:{s.influx_port}"
   log-enabled = false
   max-body-size = 0
+  # Every request logs in; the admin is created by stack.ctl at the first start (stack/influx_admin.py).
+  auth-enabled = true
 
 [monitor]
   store-enabled = false
@@ -210,6 +222,17 @@ bind-address = "{s.bind_host}:{s.influx_port + 2}"
         influxd = shutil.which("influxd") or "/usr/bin/influxd"
         return Program("influxdb", [influxd, "-config", str(conf)], files={conf: text},
                        priority=10)
+
+    # -- PostgreSQL (Debian's server): Airflow's metadata DB ------------------------------------
+    @property
+    def postgres(self) -> Postgres:
+        return Postgres(self.s)
+
+    def postgres_program(self) -> Program:
+        # TERM is PostgreSQL's "smart" shutdown, which waits for every client to leave; INT ("fast")
+        # rolls their transactions back and stops cleanly.
+        return Program("postgres", self.postgres.command(), priority=5, startsecs=3,
+                       user=server_user(), stopsignal="INT")
 
     # -- Airflow 3: separate supervised processes --------------------------------------------
     def airflow_env(self) -> dict[str, str]:
@@ -226,11 +249,10 @@ bind-address = "{s.bind_host}:{s.influx_port + 2}"
             "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": "4",
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{s.airflow_user}:admin",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(AIRFLOW_PASSWORDS),
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{s.airflow_url}/execution/",
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": "stack.airflow_sqlite.CONNECT_ARGS",
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS_ASYNC": "stack.airflow_sqlite.CONNECT_ARGS",
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_SESSION_MAKER": "stack.airflow_sqlite.session_maker",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.postgres.sql_alchemy_conn(),
+            "PGPASSFILE": str(PGPASS),  # the metadata DB's password: libpq and asyncpg read it here
             "AIRFLOW__API__HOST": s.bind_host,
             "AIRFLOW__API__PORT": str(s.airflow_port),
             "AIRFLOW__API__BASE_URL": s.airflow_url,
@@ -249,7 +271,7 @@ bind-address = "{s.bind_host}:{s.influx_port + 2}"
 
     def airflow(self, component: str, *args: str) -> Program:
         return Program(f"airflow-{component}", [str(venv_bin() / "airflow"), component, *args],
-                       env=self.airflow_env(), priority=50, stopwaitsecs=60)
+                       env=self.airflow_env(), priority=50, stopwaitsecs=60, autostart=False)
 
     # -- generator ------------------------------------------------------------------------
     def generator(self) -> Program:
@@ -265,7 +287,7 @@ bind-address = "{s.bind_host}:{s.influx_port + 2}"
 
     def programs(self) -> list[Program]:
         return [
-            self.kafka(), self.namenode(), self.datanode(), self.influxdb(),
+            self.postgres_program(), self.kafka(), self.namenode(), self.datanode(), self.influxdb(),
             # Airflow's log servers bind every interface; with one machine the api-server reads
             # task logs from the shared log folder, so they are not started at all.
             self.airflow("api-server"), self.airflow("scheduler", "--skip-serve-logs"),
@@ -304,7 +326,7 @@ bind-address = "{s.bind_host}:{s.influx_port + 2}"
                 "command=" + " ".join(_quote(a) for a in p.command),
                 f"directory={self.state}",
                 f"priority={p.priority}",
-                "autostart=true",
+                f"autostart={str(p.autostart).lower()}",
                 "autorestart=unexpected",
                 f"startsecs={p.startsecs}",
                 "startretries=2",
@@ -312,6 +334,7 @@ bind-address = "{s.bind_host}:{s.influx_port + 2}"
                 "stopasgroup=true",
                 "killasgroup=true",
                 f"stopwaitsecs={p.stopwaitsecs}",
+                f"stopsignal={p.stopsignal}",
                 "redirect_stderr=true",
                 f"stdout_logfile={s.logs_dir / (p.name + '.log')}",
                 "stdout_logfile_maxbytes=50MB",
@@ -319,6 +342,8 @@ bind-address = "{s.bind_host}:{s.influx_port + 2}"
             ]
             if env:
                 out.append(f"environment={env}")
+            if p.user:
+                out.append(f"user={p.user}")
             out.append("")
         return "\n".join(out)
 

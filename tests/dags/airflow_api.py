@@ -24,8 +24,7 @@ class AirflowApi:
         self.session.headers["Authorization"] = f"Bearer {airflow_token(settings)}"
 
     def request(self, method: str, path: str, attempts: int = 5, **kwargs) -> Any:
-        """One API call; a few retries on 5xx and connection errors (the embedded stack's SQLite
-        metadata DB answers "Database error" while another process holds its write lock)."""
+        """One API call; a few retries on 5xx and connection errors (an API server restarting)."""
         for attempt in range(attempts):
             try:
                 r = self.session.request(method, f"{self.base}{path}", timeout=60, **kwargs)

@@ -48,9 +48,27 @@ def test_connections_carry_every_endpoint_and_credential_both_ways(monkeypatch):
     from carpipe.connections import airflow_connections, with_connections
 
     cluster = Settings(kafka_bootstrap="k1.example:9093,k2.example:9093", influx_url="https://influx.example:8087",
-                       influx_user="writer", influx_password="s3cret", webhdfs_url="http://nn.example:9871")
+                       influx_user="writer", influx_password="s3cret", webhdfs_url="http://nn.example:9871",
+                       spark_master="spark://sm.example:7077", spark_driver_host="edge1.example")
     conns = airflow_connections(cluster)
     monkeypatch.setattr(BaseHook, "get_connection", lambda conn_id: Connection(conn_id=conn_id, **conns[conn_id]))
     got = with_connections(Settings())
-    fields = ("kafka_bootstrap", "influx_url", "influx_user", "influx_password", "webhdfs_url")
+    fields = ("kafka_bootstrap", "influx_url", "influx_user", "influx_password", "webhdfs_url",
+              "spark_master", "spark_driver_host")
     assert {f: getattr(got, f) for f in fields} == {f: getattr(cluster, f) for f in fields}
+
+
+def test_the_spark_driver_listens_where_the_spark_connection_says(monkeypatch):
+    """spark.driver.host follows spark_default's driver-host extra; without one, the bind host."""
+    from airflow.sdk import BaseHook, Connection
+
+    from carpipe.config import Settings
+    from carpipe.connections import SPARK_CONN, airflow_connections, with_connections
+    from carpipe.spark import spark_conf
+
+    conns = airflow_connections(Settings(bind_host="10.0.0.5"))
+    assert spark_conf(Settings(bind_host="10.0.0.5"))["spark.driver.host"] == "10.0.0.5"
+    conns[SPARK_CONN]["extra"] = '{"deploy-mode": "client", "driver-host": "edge1.example"}'
+    monkeypatch.setattr(BaseHook, "get_connection", lambda conn_id: Connection(conn_id=conn_id, **conns[conn_id]))
+    conf = spark_conf(with_connections(Settings()))
+    assert (conf["spark.driver.host"], conf["spark.driver.bindAddress"]) == ("edge1.example", "edge1.example")

@@ -1,4 +1,5 @@
-"""`make down` then `make up` keeps Kafka records, HDFS files and Influx points."""
+"""`make down` then `make up` keeps Kafka records, HDFS files, Influx points and Airflow's metadata;
+`make down` in the middle of a DAG run leaves no process of the stack behind."""
 
 from __future__ import annotations
 
@@ -10,15 +11,17 @@ import uuid
 import pytest
 
 from carpipe.influx import client_from_settings
+from tests.dags.airflow_api import AirflowApi
 from tests.platform.test_services import consume_all, new_topic, produce, webhdfs
 
 pytestmark = [pytest.mark.integration, pytest.mark.disruptive]  # make down, make up
 
 
-def ctl(*args: str) -> None:
+def ctl(*args: str) -> str:
     out = subprocess.run([sys.executable, "-m", "stack.ctl", *args], capture_output=True, text=True,
                          timeout=600)
     assert out.returncode == 0, f"stack.ctl {args} failed:\n{out.stdout[-2000:]}\n{out.stderr[-2000:]}"
+    return out.stdout
 
 
 def test_down_then_up_keeps_data(stack_up):
@@ -30,12 +33,30 @@ def test_down_then_up_keeps_data(stack_up):
     influx = client_from_settings(stack_up)
     base_ns = time.time_ns() - 3600 * 10**9
     influx.write([f"platform_restart,run={tag} value=1i {base_ns + i}" for i in range(3)])
-
-    ctl("down")
+    api = AirflowApi(stack_up)
+    api.request("POST", "/variables", json={"key": f"platform_restart_{tag}", "value": "kept"})
+    # A burst run in flight: its burst task (an Airflow task process) and its Flume task (BashOperator:
+    # bash, flock, the runner and the agent's JVM, in a session of their own) are running.
+    run = api.trigger("car_transactions_burst", {"rate": 5, "duration": 60})["dag_run_id"]
+    deadline = time.monotonic() + 180
+    while (states := api.task_states("car_transactions_burst", run)).get("flume_agent") != "running" \
+            or states.get("burst") != "running":
+        assert time.monotonic() < deadline, f"the run's tasks did not start: {states}"
+        time.sleep(2)
     from stack.ctl import leftover_processes
 
-    assert leftover_processes() == [], "make down left processes of the stack running"
+    while not any("flume" in " ".join(p.cmdline()) for p in leftover_processes()):
+        assert time.monotonic() < deadline, "no Flume process of the run to stop"
+        time.sleep(1)
+
+    stopped = ctl("down")
+    left = leftover_processes()
+    assert "killing left-over" not in stopped, f"supervisord's stop left task processes:\n{stopped}"
+    assert left == [], f"make down left processes of the stack running: {left}"
     ctl("up")
+
+    assert api.get(f"/variables/platform_restart_{tag}")["value"] == "kept"
+    api.request("DELETE", f"/variables/platform_restart_{tag}")
 
     assert sorted(consume_all(stack_up, topic, 2)) == ["kept-1", "kept-2"]
     assert webhdfs(stack_up, "OPEN", path).content == b"kept\n"

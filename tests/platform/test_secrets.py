@@ -8,6 +8,8 @@ import stat
 import subprocess
 import sys
 
+import pytest
+
 from carpipe.config import SECRET_FIELDS, Settings
 from stack.services import Stack, store_secrets, write_private
 
@@ -53,3 +55,40 @@ def test_private_files_are_0600_even_when_they_existed_readable(tmp_path):
     path.chmod(0o644)
     write_private(path, "new")
     assert (path.read_text(), stat.S_IMODE(path.stat().st_mode)) == ("new", 0o600)
+
+
+@pytest.mark.integration
+def test_the_running_stack_keeps_every_generated_secret_in_private_files_only(stack_up):
+    """After `make up`: each generated credential (generator token, Influx and metadata-DB passwords, the
+    Airflow login) appears in no log, no process environment or command line and no printout, and in no
+    file of the state dir that anyone but its owner can read."""
+    import json
+
+    import psutil
+
+    from stack.postgres import PGPASS
+    from stack.services import AIRFLOW_PASSWORDS
+
+    found = {"generator token": stack_up.generator_token, "influx password": stack_up.influx_password,
+             "metadata DB password": PGPASS.read_text().strip().rsplit(":", 1)[1],
+             "airflow login": json.loads(AIRFLOW_PASSWORDS.read_text())[stack_up.airflow_user]}
+    assert all(len(v) >= 16 for v in found.values()), "the stack's secrets are generated"
+    leaks = []
+    for top in ("conf", "logs", "airflow", "flume"):
+        for path in (stack_up.state_dir / top).rglob("*"):
+            if not path.is_file() or path.stat().st_size > 200 * 2**20:
+                continue
+            text = path.read_bytes().decode(errors="replace")
+            hits = [name for name, value in found.items() if value in text]
+            if hits and (path.is_relative_to(stack_up.logs_dir) or path.stat().st_mode & 0o077):
+                leaks.append((str(path), oct(stat.S_IMODE(path.stat().st_mode)), hits))
+    for p in psutil.process_iter(["pid", "cmdline"]):
+        try:
+            seen = " ".join(p.info["cmdline"] or []) + " ".join(f"{k}={v}" for k, v in p.environ().items())
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+        leaks += [(f"process {p.pid} {p.name()}", "", [n for n, v in found.items() if v in seen])]
+    for cmd in (["stack.ctl", "urls"], ["carpipe.config"]):
+        out = subprocess.run([sys.executable, "-m", *cmd], capture_output=True, text=True)
+        leaks.append((" ".join(cmd), "", [n for n, v in found.items() if v in out.stdout + out.stderr]))
+    assert [leak for leak in leaks if leak[2]] == []

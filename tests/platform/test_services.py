@@ -91,6 +91,22 @@ def test_influx_write_and_count_back(stack_up):
     assert (rows[0]["count"], rows[0]["sum"]) == (250, sum(range(250)))
 
 
+def test_influx_refuses_writes_and_queries_without_its_login(stack_up):
+    """Auth is on: a write with no or a wrong login gets 401 and stores nothing; the stack's login works."""
+    influx = client_from_settings(stack_up)
+    run = uuid.uuid4().hex[:8]
+    line = f"platform_auth,run={run} value=1i {time.time_ns() - 3600 * 10**9}"
+    write = f"{stack_up.influx_url}/write"
+    for auth in (None, (stack_up.influx_user, "not-the-password"), ("nobody", stack_up.influx_password)):
+        r = requests.post(write, params={"db": stack_up.influx_db}, data=line, auth=auth, timeout=10)
+        assert r.status_code == 401, (auth and auth[0], r.status_code, r.text)
+    r = requests.get(f"{stack_up.influx_url}/query", params={"q": "SHOW DATABASES"}, timeout=10)
+    assert r.status_code == 401, r.text
+    assert influx.rows(f"SELECT count(value) FROM platform_auth WHERE run = '{run}'") == []
+    assert influx.write([line]) == 1
+    assert influx.rows(f"SELECT count(value) FROM platform_auth WHERE run = '{run}'")[0]["count"] == 1
+
+
 def test_spark_submit_reads_kafka_and_hdfs_with_connector_jars(stack_up):
     topic = new_topic(stack_up, f"platform-spark-{uuid.uuid4().hex[:8]}")
     produce(stack_up, topic, ["a", "b", "c"])
@@ -108,8 +124,9 @@ def test_spark_submit_reads_kafka_and_hdfs_with_connector_jars(stack_up):
 
 
 def airflow_token(settings) -> str:
-    pw_file = settings.airflow_home / "simple_auth_manager_passwords.json.generated"
-    password = json.loads(pw_file.read_text())[settings.airflow_user]
+    from stack.services import AIRFLOW_PASSWORDS
+
+    password = json.loads(AIRFLOW_PASSWORDS.read_text())[settings.airflow_user]
     r = requests.post(f"{settings.airflow_url}/auth/token",
                       json={"username": settings.airflow_user, "password": password}, timeout=30)
     r.raise_for_status()
@@ -130,34 +147,32 @@ def test_airflow_health_and_dag_list_through_rest_api(stack_up):
     assert unauthenticated.status_code in (401, 403)
 
 
-@pytest.mark.disruptive  # holds the metadata DB write lock for 20 s
-def test_airflow_waits_for_the_metadata_db_write_lock_instead_of_failing(stack_up):
-    """While another process holds SQLite's write lock longer than its 5 s default busy timeout
-    (as the scheduler does under load), an operator's CLI write waits and succeeds."""
-    import sqlite3
+def test_airflow_keeps_its_metadata_in_the_stacks_postgresql_behind_a_password(stack_up):
+    """Airflow's metadata DB is the embedded PostgreSQL: reached on the bind host with the password from
+    the 0600 password file (in no URL or environment), refused without it, socket for the server's user only."""
+    import psycopg2
 
-    from stack.services import Stack, venv_bin
+    from stack.postgres import DB_NAME, DB_USER, PGPASS, Postgres
+    from stack.services import Stack
+    from tests.dags.airflow_api import airflow_cli
 
-    name, hold = f"lock_probe_{uuid.uuid4().hex[:8]}", 20
-    env = {**os.environ, **Stack(stack_up).airflow_env()}
-    db = sqlite3.connect(stack_up.airflow_home / "airflow.db", isolation_level=None, timeout=60)
-    db.execute("BEGIN IMMEDIATE")
+    url = airflow_cli("config", "get-value", "database", "sql_alchemy_conn").strip()
+    assert url == f"postgresql+psycopg2://{DB_USER}@{stack_up.bind_host}:{stack_up.postgres_port}/{DB_NAME}"
+    password = PGPASS.read_text().strip().rsplit(":", 1)[1]
+    assert oct(PGPASS.stat().st_mode & 0o777) == "0o600" and len(password) >= 32
+    assert all(password not in v for v in Stack(stack_up).airflow_env().values())
+    connect = dict(host=stack_up.bind_host, port=stack_up.postgres_port, user=DB_USER, dbname=DB_NAME,
+                   connect_timeout=5)
+    with pytest.raises(psycopg2.OperationalError, match="password"):
+        psycopg2.connect(**connect, passfile="/dev/null", password="not-the-password")
+    con = psycopg2.connect(**connect, passfile=str(PGPASS))
     try:
-        cli = subprocess.Popen([str(venv_bin() / "airflow"), "variables", "set", name, "written"], env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        time.sleep(hold)
-        still_waiting = cli.poll() is None
+        with con.cursor() as cur:
+            cur.execute("SELECT dag_id FROM dag")
+            assert {"platform_setup", "car_transactions_burst"} <= {r[0] for r in cur.fetchall()}
     finally:
-        db.execute("ROLLBACK")
-        db.close()
-    out, _ = cli.communicate(timeout=120)
-    assert still_waiting, f"the CLI gave up while the lock was held:\n{out[-2000:]}"
-    assert cli.returncode == 0, out[-2000:]
-    airflow = lambda *args: subprocess.run([str(venv_bin() / "airflow"), "variables", *args], env=env,
-                                           capture_output=True, text=True, timeout=120, check=True).stdout
-    value = airflow("get", name)
-    airflow("delete", name)
-    assert value.strip() == "written"
+        con.close()
+    assert oct(Postgres(stack_up).run.stat().st_mode & 0o777) == "0o700"
 
 
 def test_the_topic_gets_its_replication_and_configs_from_settings(stack_up):
