@@ -106,6 +106,7 @@ class InfluxClient:
         return out
 
 
-def client_from_settings(settings) -> InfluxClient:
-    return InfluxClient(settings.influx_url, settings.influx_db, settings.influx_user,
-                        settings.influx_password)
+def client_from_settings(settings, database: str | None = None, **options) -> InfluxClient:
+    """The client of the configured InfluxDB, logged in with the configured credentials."""
+    return InfluxClient(settings.influx_url, database or settings.influx_db, settings.influx_user,
+                        settings.influx_password, **options)

@@ -20,7 +20,7 @@ from carpipe.dashboards.definitions import dashboards
 from carpipe.dashboards.macros import DEFAULT_MAX_DATA_POINTS, MacroError, TimeRange
 from carpipe.dashboards.model import Dashboard, Panel
 from carpipe.dashboards.panel_data import run_panel, variable_options
-from carpipe.influx import InfluxClient, InfluxError
+from carpipe.influx import InfluxClient, InfluxError, client_from_settings
 
 CHARTJS_VERSION = "4.6.1"
 QUERY_TIMEOUT = 20        # seconds one panel query may take
@@ -49,8 +49,7 @@ def _client() -> InfluxClient:
     key = (s.influx_url, s.influx_db, s.influx_user)
     if getattr(_local, "key", None) != key:
         _local.key = key
-        _local.client = InfluxClient(s.influx_url, s.influx_db, s.influx_user, s.influx_password,
-                                     timeout=QUERY_TIMEOUT, retries=1)
+        _local.client = client_from_settings(s, timeout=QUERY_TIMEOUT, retries=1)
     return _local.client
 
 

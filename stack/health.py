@@ -50,9 +50,7 @@ def _influx_ping(s: Settings) -> str:
 
 def _influx(s: Settings) -> str:
     version = _influx_ping(s)
-    client = client_from_settings(s)
-    client.retries = 0
-    client.query("SHOW DATABASES", database=None)
+    client_from_settings(s, retries=0).query("SHOW DATABASES", database=None)
     return f"{version}, {s.influx_user!r} logs in"
 
 

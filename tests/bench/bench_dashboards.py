@@ -19,7 +19,7 @@ from rich.table import Table
 
 from carpipe.config import get_settings
 from carpipe.dashboards.definitions import dashboards
-from carpipe.influx import InfluxClient
+from carpipe.influx import client_from_settings
 from generator.catalog import CAR_MODELS
 from tests.dashboards.known_data import Sale, write_known
 from tests.dashboards.serving import dashboard_server
@@ -55,7 +55,7 @@ def main() -> None:
     n = base.burst_rate * base.burst_seconds
     now = int(time.time() * 1000)
     known = write_known(s, now, sales(n, base.burst_seconds // 60))
-    influx = InfluxClient(s.influx_url, s.influx_db, s.influx_user, s.influx_password)
+    influx = client_from_settings(s)
     window = {"from": known.w0 - 5 * 60_000, "to": now}
     table = Table(title=f"dashboard panels on {n:,} raw points: median of {REPEAT} calls")
     for col in ("panel", "rows/points", "/dashboard API ms", "InfluxDB /query ms", "API / baseline"):

@@ -26,7 +26,7 @@ from rich.console import Console
 from rich.table import Table
 
 from carpipe.config import get_settings
-from carpipe.influx import InfluxClient
+from carpipe.influx import client_from_settings
 from carpipe.windows import Window
 from generator.burst import Burst
 from generator.events import EventFactory, utc_now_text
@@ -66,11 +66,11 @@ def same_points(start_ns: int) -> list[str]:
 
 def raw_ingest(s, database: str, lines: list[str], connections: int) -> float:
     """Seconds to write ``lines`` in batches of BATCH over ``connections`` keep-alive sessions."""
-    client = InfluxClient(s.influx_url, database)
+    client = client_from_settings(s, database)
     client.create_database()
     share = -(-len(lines) // connections)
     parts = [lines[i * share:(i + 1) * share] for i in range(connections)]
-    threads = [threading.Thread(target=InfluxClient(s.influx_url, database).write, args=(part,),
+    threads = [threading.Thread(target=client_from_settings(s, database).write, args=(part,),
                                 kwargs={"batch_size": BATCH}) for part in parts]
     t0 = time.perf_counter()
     for t in threads:

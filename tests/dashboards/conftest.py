@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from carpipe.config import Settings
-from carpipe.influx import InfluxClient
+from carpipe.influx import InfluxClient, client_from_settings
 from tests.dashboards.known_data import KnownData, write_known
 from tests.dashboards.serving import dashboard_server
 
@@ -24,14 +24,14 @@ def dash_settings(stack_up) -> Settings:
 def known(dash_settings) -> Iterator[KnownData]:
     yield write_known(dash_settings, int(time.time() * 1000))
     s = dash_settings
-    InfluxClient(s.influx_url, s.influx_db, s.influx_user, s.influx_password).query(
+    client_from_settings(s).query(
         f'DROP DATABASE "{s.influx_db}"', database=None)
 
 
 @pytest.fixture(scope="session")
 def influx(dash_settings, known) -> InfluxClient:
     s = dash_settings
-    return InfluxClient(s.influx_url, s.influx_db, s.influx_user, s.influx_password)
+    return client_from_settings(s)
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from carpipe.config import Settings
-from carpipe.influx import InfluxClient
+from carpipe.influx import client_from_settings
 from carpipe.influx import ROLLUP_MEASUREMENT, SUMMARY_MEASUREMENT
 from carpipe.line_protocol import escape_tag
 
@@ -94,7 +94,7 @@ def lines(s: Settings, t0: int, w0: int, sales: Sequence[Sale] = SALES) -> list[
 
 def write_known(s: Settings, now_ms: int, sales: Sequence[Sale] = SALES) -> KnownData:
     """Recreate ``s.influx_db`` (a test database) and write the known points into it."""
-    client = InfluxClient(s.influx_url, s.influx_db, s.influx_user, s.influx_password)
+    client = client_from_settings(s)
     client.query(f'DROP DATABASE "{s.influx_db}"', database=None)
     client.create_database(retention=s.influx_retention)
     t0 = now_ms // MINUTE * MINUTE - 40 * MINUTE

@@ -15,7 +15,7 @@ from pathlib import Path
 from confluent_kafka import Producer
 
 from carpipe.config import REPO_ROOT, Settings
-from carpipe.influx import InfluxClient
+from carpipe.influx import client_from_settings
 from carpipe.spark import submit_command, submit_env
 from carpipe.topic import ensure_topic
 from carpipe.windows import UTC, Window
@@ -66,14 +66,14 @@ def scratch_settings(base: Settings, label: str) -> Settings:
 
 def create_scratch(s: Settings) -> None:
     ensure_topic(s)  # LogAppendTime: the broker stamps the records, as on the real topic
-    InfluxClient(s.influx_url, s.influx_db).create_database()
+    client_from_settings(s).create_database()
 
 
 def drop_scratch(s: Settings) -> None:
     from confluent_kafka.admin import AdminClient
     from hdfs import InsecureClient
 
-    InfluxClient(s.influx_url, s.influx_db).query(f'DROP DATABASE "{s.influx_db}"', database=None)
+    client_from_settings(s).query(f'DROP DATABASE "{s.influx_db}"', database=None)
     admin = AdminClient({"bootstrap.servers": s.kafka_bootstrap})
     admin.delete_topics([s.topic])[s.topic].result(30)
     InsecureClient(s.webhdfs_url).delete(s.hdfs_base_path.rsplit("/", 1)[0], recursive=True)

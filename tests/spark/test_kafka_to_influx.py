@@ -24,7 +24,7 @@ import pytest
 import requests
 from hdfs import InsecureClient
 
-from carpipe.influx import InfluxClient
+from carpipe.influx import client_from_settings
 from carpipe.windows import UTC, iso_ms
 from carpipe.kafka_clients import librdkafka
 from carpipe.kafka_offsets import kafka_holds_window
@@ -74,7 +74,7 @@ def case(stack_up):
     after = produce(s, [line(4), line(5)])
     window = window_of(min(stamps), min(after))
     assert max(before) < window.start_ms and all(window.contains_ms(t) for t in stamps), (before, stamps, after)
-    influx = InfluxClient(s.influx_url, s.influx_db)
+    influx = client_from_settings(s)
     # Points of the neighbouring windows, at the last ns before and the first ns after this one.
     sentinels = [f"{s.raw_measurement},{SENTINEL_TAGS} transaction_id=\"sentinel\",buyer_id=\"b\","
                  f"buyer_name=\"n\",year=2000i,transaction_price=1.00,schema_version=1i",
@@ -87,7 +87,7 @@ def case(stack_up):
 
 def snapshot(s, window) -> dict:
     """Every point of the three measurements in the window (and the sentinels around it)."""
-    influx = InfluxClient(s.influx_url, s.influx_db)
+    influx = client_from_settings(s)
     lo, hi = window.start_ms * 10**6, window.end_ms * 10**6
     out = {}
     for m in (s.raw_measurement, "car_sales_1m", "window_summary"):
