@@ -132,7 +132,8 @@ class CuttingProxy:
                     return
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 r = requests.post(proxy.target + self.path, data=body, timeout=30,
-                                  headers={"Content-Type": self.headers.get("Content-Type", "")})
+                                  headers={k: v for k in ("Content-Type", "Authorization")
+                                           if (v := self.headers.get(k))})
                 self.send_response(r.status_code)
                 self.send_header("Content-Length", str(len(r.content)))
                 self.end_headers()
