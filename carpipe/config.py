@@ -61,6 +61,11 @@ class Settings(BaseSettings):
     spark_master: str = "local[2]"
     # The address Spark executors reach the driver at (the spark_default connection's `driver-host` extra).
     spark_driver_host: str = ""
+    # The window job's resources (spark-submit). In local mode the driver's heap holds the whole job
+    # (the executors are its threads); shuffle partitions 0 = one per core the master offers.
+    spark_driver_memory: str = Field(default="2g", pattern=r"^[0-9]+[kmgt]?$")
+    spark_executor_memory: str = Field(default="2g", pattern=r"^[0-9]+[kmgt]?$")
+    spark_shuffle_partitions: int = Field(default=0, ge=0)
     # Hadoop client configuration (core-site.xml, hdfs-site.xml) for the JVM programs that talk to HDFS
     # (Flume's sink, lease recovery): $HADOOP_CONF_DIR when set, else the embedded stack's.
     hadoop_conf_dir: Path | None = None

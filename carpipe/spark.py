@@ -37,8 +37,12 @@ def spark_conf(s: Settings) -> dict[str, str]:
     """Spark settings every submission uses (SparkSubmitOperator's ``conf`` too)."""
     # The driver listens where the spark_default connection says executors reach it (the bind host by
     # default), not on every interface of the machine.
-    return {"spark.ui.enabled": "false", "spark.driver.host": s.spark_driver_host,
-            "spark.driver.bindAddress": s.spark_driver_host}
+    conf = {"spark.ui.enabled": "false", "spark.driver.host": s.spark_driver_host,
+            "spark.driver.bindAddress": s.spark_driver_host,
+            "spark.driver.memory": s.spark_driver_memory, "spark.executor.memory": s.spark_executor_memory}
+    if s.spark_shuffle_partitions:
+        conf["spark.sql.shuffle.partitions"] = str(s.spark_shuffle_partitions)
+    return conf
 
 
 def submit_command(s: Settings, app: str, *args: str, conf: dict[str, str] | None = None) -> list[str]:

@@ -274,6 +274,7 @@ def run(cfg: JobConfig) -> dict:
     with tempfile.TemporaryDirectory(prefix="kafka_to_influx-") as tmp:
         spark = start_spark(tmp)
         try:
+            resources = job_resources(spark)
             ready = time.monotonic()
             source = resolve_source(cfg)
             out = transform(extract(spark, cfg, source), rules, cfg.window, cfg.raw_measurement)
@@ -283,7 +284,17 @@ def run(cfg: JobConfig) -> dict:
         finally:
             spark.stop()
     return {"window": [iso_ms(cfg.window.start), iso_ms(cfg.window.end)], "source": source, **loaded,
+            "resources": resources,
             "seconds": round(seconds, 3), "events_per_s": round(loaded["read"] / seconds, 1) if seconds else None}
+
+
+def job_resources(spark) -> dict:
+    """What the job ran with (spark-submit's memory, cores, shuffle partitions), for its result line."""
+    conf = spark.sparkContext.getConf()
+    return {"master": spark.sparkContext.master, "cores": spark.sparkContext.defaultParallelism,
+            "driver_memory": conf.get("spark.driver.memory", "1g"),
+            "executor_memory": conf.get("spark.executor.memory", "1g"),
+            "shuffle_partitions": int(spark.conf.get("spark.sql.shuffle.partitions"))}
 
 
 def failure_message(exc: BaseException) -> str:

@@ -72,3 +72,18 @@ def test_the_spark_driver_listens_where_the_spark_connection_says(monkeypatch):
     monkeypatch.setattr(BaseHook, "get_connection", lambda conn_id: Connection(conn_id=conn_id, **conns[conn_id]))
     conf = spark_conf(with_connections(Settings()))
     assert (conf["spark.driver.host"], conf["spark.driver.bindAddress"]) == ("edge1.example", "edge1.example")
+
+
+def test_the_spark_jobs_memory_and_parallelism_come_from_settings():
+    """What a window needs is configuration (CARPIPE_SPARK_*, or the DAG overrides file), not code."""
+    import pydantic
+
+    from carpipe.config import Settings
+    from carpipe.spark import spark_conf
+
+    conf = spark_conf(Settings(spark_driver_memory="6g", spark_executor_memory="3g", spark_shuffle_partitions=8))
+    assert (conf["spark.driver.memory"], conf["spark.executor.memory"], conf["spark.sql.shuffle.partitions"]) == (
+        "6g", "3g", "8")
+    assert "spark.sql.shuffle.partitions" not in spark_conf(Settings())  # the job then takes one per core
+    with pytest.raises(pydantic.ValidationError):
+        Settings(spark_driver_memory="lots")
