@@ -217,16 +217,21 @@ def dedupe(classified: DataFrame) -> DataFrame:
     """
     rest = [c for c in classified.columns if c not in ("identity", "version", "reason", "raw")]
     invalid = F.col("reason").isNotNull()
-    versions = (classified.groupBy("identity", invalid.alias("invalid"), "version")
-                .agg(F.count(F.lit(1)).alias("copies"),
-                     F.min(F.struct("reason", F.when(invalid, F.col("raw")).alias("raw"), *rest)).alias("e")))
-    # Grouped and ordered by (identity, invalid, version): the window needs no other shuffle or sort.
-    rank = F.row_number().over(W.partitionBy("identity").orderBy("invalid", "version"))
-    conflict = rank > 1
+    # One shuffle (by identity) and one sort (identity, invalid, version, raw) serve all three windows:
+    # each one's partitioning is a superset of identity and its ordering a prefix of that sort.
+    rows = (classified.withColumn("invalid", invalid).repartition("identity")
+            .sortWithinPartitions("identity", "invalid", "version", "raw"))
+    copies = W.partitionBy("identity", "invalid", "version").orderBy("raw")
+    copy_no = F.row_number().over(copies)
+    n_copies = F.count(F.lit(1)).over(copies.rowsBetween(W.unboundedPreceding, W.unboundedFollowing))
+    rank = F.dense_rank().over(W.partitionBy("identity").orderBy("invalid", "version"))
+    versions = (rows.select("*", copy_no.alias("copy_no"), n_copies.alias("copies"), rank.alias("rank"))
+                .where(F.col("copy_no") == 1))
+    conflict = F.col("rank") > 1
     reason = F.when(conflict, F.concat(F.lit(CONFLICT_REASON), F.substring("identity", len(ID_PREFIX) + 1, 1 << 20))) \
-        .otherwise(F.col("e.reason"))
+        .otherwise(F.col("reason"))
     return versions.select("identity", "version", "copies", conflict.alias("conflict"), reason.alias("reason"),
-                           F.col("e.raw").alias("raw"), *[F.col("e")[c].alias(c) for c in rest])
+                           F.when(invalid, F.col("raw")).alias("raw"), *rest)
 
 
 def window_counts(deduped: DataFrame) -> DataFrame:
