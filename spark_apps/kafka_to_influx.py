@@ -232,7 +232,8 @@ def load(out: WindowOutputs, cfg: JobConfig, source: str) -> dict:
     dead_dir = cfg.hdfs(cfg.dead_letter_base)
     # Conflicts are rare: only then is the window read a second time, for the losing versions' bytes.
     dead = out.dead_letters.unionByName(out.conflict_losers) if counts["conflicts"] else out.dead_letters
-    dead.coalesce(1).write.mode("overwrite").option("ignoreNullFields", False).json(dead_dir)
+    # One file, sorted: the same window gives the same file whatever the partitioning.
+    dead.repartition(1).sortWithinPartitions("raw", "reason").write.mode("overwrite").option("ignoreNullFields", False).json(dead_dir)
     phase("dead_letters")
     start_ns, end_ns = cfg.window.start_ms * 1_000_000, cfg.window.end_ms * 1_000_000
     delete_range(cfg.influx, cfg.measurements, start_ns, end_ns)
