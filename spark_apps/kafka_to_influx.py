@@ -233,7 +233,8 @@ def load(out: WindowOutputs, cfg: JobConfig, source: str) -> dict:
     # Conflicts are rare: only then is the window read a second time, for the losing versions' bytes.
     dead = out.dead_letters.unionByName(out.conflict_losers) if counts["conflicts"] else out.dead_letters
     # One file, sorted: the same window gives the same file whatever the partitioning.
-    dead.repartition(1).sortWithinPartitions("raw", "reason").write.mode("overwrite").option("ignoreNullFields", False).json(dead_dir)
+    (dead.repartition(1).sortWithinPartitions("raw", "reason")
+     .write.mode("overwrite").option("ignoreNullFields", False).json(dead_dir))
     phase("dead_letters")
     start_ns, end_ns = cfg.window.start_ms * 1_000_000, cfg.window.end_ms * 1_000_000
     delete_range(cfg.influx, cfg.measurements, start_ns, end_ns)

@@ -129,3 +129,7 @@ def bench_window(events: int) -> None:
 def main() -> None:
     for events in SIZES:
         bench_window(events)
+
+
+if __name__ == "__main__":
+    main()
