@@ -84,6 +84,7 @@ def car_transactions_burst():
 
     @task
     def burst(window_start: str, window_seconds: int, overrides: dict, **context) -> dict:
+        import signal
         import time
         from datetime import datetime, timezone
 
@@ -107,13 +108,15 @@ def car_transactions_burst():
             raise AirflowSkipException(f"no time left in window {window} for a burst")
         if seconds < params["duration"]:
             print(f"burst cut to {seconds}s so that it ends inside window {window}")
-        report = run_burst(params["rate"], seconds, params["seed"], settings=s, progress=False).as_dict()
+        # SIGTERM (make down, a cleared or marked task) ends the burst at once; its report says so.
+        report = run_burst(params["rate"], seconds, params["seed"], settings=s, progress=False,
+                           stop_signal=signal.SIGTERM).as_dict()
         client_from_settings(s).write([burst_line(s, report, window)])
         print("burst:", {k: report[k] for k in ("requested", "produced", "acknowledged", "failed",
                                                  "achieved_rate", "started_at", "ended_at")})
         if report["failed"]:
-            raise AirflowFailException(f"{report['failed']} of {report['produced']} events were not "
-                                       f"acknowledged by Kafka: {report['errors']}")
+            why = report["error"] or f"not acknowledged by Kafka: {report['errors']}"
+            raise AirflowFailException(f"{report['failed']} of {report['requested']} events missing ({why})")
         return report
 
     p = plan()

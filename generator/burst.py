@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import math
 import secrets
+import signal
+import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 
@@ -56,8 +59,8 @@ class BurstReport:
 
 
 class Burst:
-    """One burst: ``count`` events at ``rate``/s (``rate=None``: unpaced). ``status()`` may be called
-    from other threads while ``run()`` is going."""
+    """One burst: ``count`` events at ``rate``/s (``rate=None``: unpaced). ``status()`` and ``stop()``
+    may be called from other threads (or a signal handler) while ``run()`` is going."""
 
     def __init__(self, count: int, rate: float | None, seed: int | None = None,
                  settings: Settings | None = None, producer: EventProducer | None = None):
@@ -73,6 +76,32 @@ class Burst:
         self.tally = Tally()
         self.state = "pending"
         self.report: BurstReport | None = None
+        self._stop = threading.Event()
+        self._stop_reason: str | None = None
+
+    def stop(self, reason: str) -> None:
+        """End the burst early: no event is produced after this, those produced are still waited for, and
+        the report counts the rest as failed, with ``reason`` as its error."""
+        self._stop_reason = reason
+        self._stop.set()
+
+    @contextmanager
+    def stopped_by(self, signum: int):
+        """Inside this block signal ``signum`` stops the burst, then runs the handler it displaced (in an
+        Airflow task: the operator's on_kill), so a terminated task ends within a tick with an honest
+        report instead of producing to the end while its scheduler waits for it."""
+        displaced = signal.getsignal(signum)
+
+        def handler(sig, frame):
+            self.stop(f"{signal.Signals(sig).name} received")
+            if callable(displaced):
+                displaced(sig, frame)
+
+        signal.signal(signum, handler)
+        try:
+            yield self
+        finally:
+            signal.signal(signum, displaced)
 
     def status(self) -> dict:
         base = {"id": self.id, "state": self.state, "topic": self.topic, "seed": self.factory.seed,
@@ -94,6 +123,8 @@ class Burst:
         except BaseException:
             self.state = "error"
             raise
+        if self._stop.is_set():
+            error = f"stopped after {self.tally.produced} of {self.count} events: {self._stop_reason}"
         # Every record gets a callback within the delivery timeout; the margin covers polling.
         self.tally.wait(self.producer.delivery_timeout + 5, poll=self.producer.poll)
         tally = self.tally
@@ -113,6 +144,8 @@ class Burst:
         sent = 0
         start = last_progress = time.monotonic()
         for n in due_batches(self.count, self.rate):
+            if self._stop.is_set():
+                break
             send(topic, records(utc_now_text(), n), tally)
             sent += n
             poll(0)
@@ -120,11 +153,11 @@ class Burst:
                 advance(sent)
                 last_progress = now
         advance(sent)
-        if self.rate is not None:
+        if self.rate is not None and not self._stop.is_set():
             # The schedule spans count/rate seconds (the last event is due at (count-1)/rate):
             # hold until its end so that produced/produce_seconds is the rate the burst kept.
             end = start + self.count / self.rate
-            while (left := end - time.monotonic()) > 0:
+            while (left := end - time.monotonic()) > 0 and not self._stop.is_set():
                 poll(min(left, 0.1))
         return time.monotonic() - start
 
@@ -179,7 +212,12 @@ class _progress_bar:
 
 
 def run_burst(rate: float, duration: float, seed: int | None = None, settings: Settings | None = None,
-              progress: bool = True) -> BurstReport:
+              progress: bool = True, stop_signal: int | None = None) -> BurstReport:
     """Produce ``round(rate * duration)`` events at ``rate``/s and wait for their acknowledgements.
-    The report's ``failed`` is the exact number of events not acknowledged (0 when all were)."""
-    return Burst(round(rate * duration), rate, seed, settings).run(progress)
+    The report's ``failed`` is the exact number of events not acknowledged (0 when all were).
+    ``stop_signal``: a signal that ends the burst early (see ``Burst.stopped_by``)."""
+    burst = Burst(round(rate * duration), rate, seed, settings)
+    if stop_signal is None:
+        return burst.run(progress)
+    with burst.stopped_by(stop_signal):
+        return burst.run(progress)

@@ -194,16 +194,25 @@ def down(args) -> None:
         return
     pid = int((s.state_dir / "supervisord.pid").read_text().strip())
     say("stopping all services (data is kept)")
+    # supervisord stops one program at a time and SIGKILLs (with its process group) whatever outlives its
+    # stopwaitsecs, so the sum of those is the longest a shutdown can take.
+    limit = sum(p.stopwaitsecs for p in stack.programs()) + 30
+    start = last_report = time.monotonic()
     supervisorctl("shutdown")
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
+    while (elapsed := time.monotonic() - start) < limit:
         try:
             os.kill(pid, 0)
         except ProcessLookupError:
             break
+        if time.monotonic() - last_report >= 10:
+            busy = sorted(name for name, state in supervisor_states().items()
+                          if state not in ("STOPPED", "EXITED", "FATAL"))
+            say(f"waiting for {', '.join(busy) or 'supervisord'} to stop ({elapsed:.0f}s)")
+            last_report = time.monotonic()
         time.sleep(0.5)
     else:
-        sys.exit("supervisord did not exit within 120 s")
+        sys.exit(f"supervisord did not exit within {limit} s; see {s.logs_dir / 'supervisord.log'}")
+    say(f"all services stopped in {time.monotonic() - start:.0f}s")
     left = leftover_processes()
     if left:  # should not happen (process-group stop); say so loudly and clean up anyway
         say("killing left-over processes: " + ", ".join(f"{p.pid} {p.name()}" for p in left))

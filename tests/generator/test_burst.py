@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import threading
+import time
 
 import pytest
 
@@ -103,3 +106,32 @@ def test_cli_burst_fails_loudly_when_no_broker_answers(gen_settings):
     assert (result["requested"], result["acknowledged"], result["failed"]) == (10, 0, 10)
     assert result["error"], "the result says why nothing was acknowledged"
     assert "10 event(s) NOT acknowledged" in out.stdout
+
+
+def test_sigterm_ends_a_burst_at_once_with_an_honest_report(gen_settings):
+    """An Airflow task's burst stops within a tick of SIGTERM (make down waits for it otherwise), waits
+    for what it produced, counts the rest as failed, and still runs the handler it displaced."""
+    displaced = []
+
+    def airflows_handler(sig, frame):
+        displaced.append(sig)
+
+    previous = signal.signal(signal.SIGTERM, airflows_handler)
+    try:
+        topic = gen_settings.topic
+        before = end_offsets(gen_settings, topic)
+        threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGTERM)).start()
+        started = time.monotonic()
+        report = run_burst(rate=1000, duration=60, settings=gen_settings, progress=False,
+                           stop_signal=signal.SIGTERM)
+        took = time.monotonic() - started
+        after = end_offsets(gen_settings, topic)
+        assert signal.getsignal(signal.SIGTERM) is airflows_handler and displaced == [signal.SIGTERM]
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+    assert took < 10, f"the burst ran {took:.1f}s after SIGTERM at 1s"
+    assert 0 < report.produced < report.requested == 60_000
+    assert report.acknowledged == report.produced == new_records(before, after)
+    assert report.failed == report.requested - report.acknowledged and not report.ok
+    assert report.error == f"stopped after {report.produced} of 60000 events: SIGTERM received"

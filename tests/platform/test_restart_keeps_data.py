@@ -37,7 +37,7 @@ def test_down_then_up_keeps_data(stack_up):
     api.request("POST", "/variables", json={"key": f"platform_restart_{tag}", "value": "kept"})
     # A burst run in flight: its burst task (an Airflow task process) and its Flume task (BashOperator:
     # bash, flock, the runner and the agent's JVM, in a session of their own) are running.
-    run = api.trigger("car_transactions_burst", {"rate": 5, "duration": 60})["dag_run_id"]
+    run = api.trigger("car_transactions_burst", {"rate": 5, "duration": 120})["dag_run_id"]
     deadline = time.monotonic() + 180
     while (states := api.task_states("car_transactions_burst", run)).get("flume_agent") != "running" \
             or states.get("burst") != "running":
@@ -49,11 +49,18 @@ def test_down_then_up_keeps_data(stack_up):
         assert time.monotonic() < deadline, "no Flume process of the run to stop"
         time.sleep(1)
 
+    started = time.monotonic()
     stopped = ctl("down")
+    took = time.monotonic() - started
     left = leftover_processes()
     assert "killing left-over" not in stopped, f"supervisord's stop left task processes:\n{stopped}"
     assert left == [], f"make down left processes of the stack running: {left}"
+    # The scheduler waits for its running tasks: a burst that ignored SIGTERM held it for 60 s (its
+    # stopwaitsecs), then SIGKILL.
+    assert took < 50, f"make down took {took:.0f}s with a run in flight:\n{stopped}"
     ctl("up")
+    burst = api.get(f"/dags/car_transactions_burst/dagRuns/{run}/taskInstances/burst")
+    assert burst["state"] == "failed", f"the burst cut by make down should have failed: {burst}"
 
     assert api.get(f"/variables/platform_restart_{tag}")["value"] == "kept"
     api.request("DELETE", f"/variables/platform_restart_{tag}")
