@@ -110,7 +110,10 @@ class Burst:
             return {**base, **self.report.as_dict()}
         return {**base, **self.tally.as_dict()}
 
-    def run(self, progress: bool = False) -> BurstReport:
+    def run(self, progress: bool = False, start_at: datetime | None = None) -> BurstReport:
+        """``start_at``: produce nothing before this instant (a stop ends the wait too)."""
+        if start_at is not None and (wait := (start_at - datetime.now(timezone.utc)).total_seconds()) > 0:
+            self._stop.wait(wait)
         self.state = "running"
         started_at = datetime.now(timezone.utc)
         produce_seconds, error = 0.0, None
@@ -212,12 +215,13 @@ class _progress_bar:
 
 
 def run_burst(rate: float, duration: float, seed: int | None = None, settings: Settings | None = None,
-              progress: bool = True, stop_signal: int | None = None) -> BurstReport:
-    """Produce ``round(rate * duration)`` events at ``rate``/s and wait for their acknowledgements.
-    The report's ``failed`` is the exact number of events not acknowledged (0 when all were).
-    ``stop_signal``: a signal that ends the burst early (see ``Burst.stopped_by``)."""
+              progress: bool = True, stop_signal: int | None = None,
+              start_at: datetime | None = None) -> BurstReport:
+    """Produce ``round(rate * duration)`` events at ``rate``/s (from ``start_at`` on, if given) and wait for
+    their acknowledgements. The report's ``failed`` is the exact number of events not acknowledged (0 when
+    all were). ``stop_signal``: a signal that ends the burst, or its wait, early (``Burst.stopped_by``)."""
     burst = Burst(round(rate * duration), rate, seed, settings)
     if stop_signal is None:
-        return burst.run(progress)
+        return burst.run(progress, start_at)
     with burst.stopped_by(stop_signal):
-        return burst.run(progress)
+        return burst.run(progress, start_at)

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -135,3 +136,19 @@ def test_sigterm_ends_a_burst_at_once_with_an_honest_report(gen_settings):
     assert report.acknowledged == report.produced == new_records(before, after)
     assert report.failed == report.requested - report.acknowledged and not report.ok
     assert report.error == f"stopped after {report.produced} of 60000 events: SIGTERM received"
+
+
+def test_sigterm_ends_the_wait_for_a_bursts_start(gen_settings):
+    topic = gen_settings.topic
+    before = end_offsets(gen_settings, topic)
+    start_at = datetime.now(timezone.utc) + timedelta(minutes=10)
+    threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGTERM)).start()
+    started = time.monotonic()
+    report = run_burst(rate=100, duration=10, settings=gen_settings, progress=False,
+                       stop_signal=signal.SIGTERM, start_at=start_at)
+    took = time.monotonic() - started
+
+    assert took < 10, f"the burst waited {took:.1f}s after SIGTERM at 1s"
+    assert (report.produced, report.failed) == (0, 1000)
+    assert new_records(before, end_offsets(gen_settings, topic)) == 0
+    assert report.error == "stopped after 0 of 1000 events: SIGTERM received"
