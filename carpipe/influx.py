@@ -7,6 +7,7 @@ which the embedded Debian InfluxDB 1.6 lacks. Writes are idempotent by construct
 
 from __future__ import annotations
 
+import gzip
 import time
 from collections.abc import Iterable
 
@@ -26,13 +27,14 @@ class InfluxError(RuntimeError):
 
 class InfluxClient:
     def __init__(self, url: str, database: str, user: str = "", password: str = "",
-                 timeout: float = 30, retries: int = 5, backoff: float = 0.5):
+                 timeout: float = 30, retries: int = 5, backoff: float = 0.5, compress: bool = False):
         self.url = url.rstrip("/")
         self.database = database
         self.auth = (user, password) if user else None
         self.timeout = timeout
         self.retries = retries
         self.backoff = backoff
+        self.compress = compress  # gzip write bodies (Content-Encoding: gzip, which /write accepts)
         self.session = requests.Session()
 
     def _post(self, path: str, **kwargs) -> requests.Response:
@@ -86,8 +88,10 @@ class InfluxClient:
         return written
 
     def _write_batch(self, batch: list[str], precision: str) -> int:
-        self._post("/write", params={"db": self.database, "precision": precision},
-                   data="\n".join(batch).encode())
+        body, headers = "\n".join(batch).encode(), {}
+        if self.compress:
+            body, headers = gzip.compress(body, compresslevel=1), {"Content-Encoding": "gzip"}
+        self._post("/write", params={"db": self.database, "precision": precision}, data=body, headers=headers)
         return len(batch)
 
     def create_database(self, retention: str | None = None) -> None:

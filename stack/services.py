@@ -60,6 +60,44 @@ def properties(props: dict[str, object]) -> str:
     return "".join(f"{k}={v}\n" for k, v in props.items())
 
 
+# InfluxDB's storage settings ([data]); `BENCH=influx` measures them against the alternatives.
+INFLUX_DATA: dict[str, str | int | bool] = {
+    "index-version": "tsi1",
+}
+
+
+def influxdb_conf(bind_host: str, http_port: int, rpc_port: int, home: Path,
+                  data: dict[str, str | int | bool]) -> str:
+    """influxd's config: HTTP (auth on) and the backup RPC on ``bind_host``, storage under ``home``."""
+    def toml(v: str | int | bool) -> str:
+        return str(v).lower() if isinstance(v, bool) else str(v) if isinstance(v, int) else f'"{v}"'
+
+    tuning = "".join(f"  {k} = {toml(v)}\n" for k, v in data.items())
+    return f"""\
+reporting-disabled = true
+bind-address = "{bind_host}:{rpc_port}"
+
+[meta]
+  dir = "{home}/meta"
+
+[data]
+  dir = "{home}/data"
+  wal-dir = "{home}/wal"
+  query-log-enabled = false
+{tuning}
+[http]
+  enabled = true
+  bind-address = "{bind_host}:{http_port}"
+  log-enabled = false
+  max-body-size = 0
+  # Every request logs in; the admin is created by stack.ctl at the first start (stack/influx_admin.py).
+  auth-enabled = true
+
+[monitor]
+  store-enabled = false
+"""
+
+
 @dataclass
 class Program:
     """One supervised process: its command line, environment and the files it needs."""
@@ -193,32 +231,9 @@ class Stack:
 
     # -- InfluxDB 1.x (Debian's influxd) ----------------------------------------------------
     def influxdb(self) -> Program:
-        s, d = self.s, self.state / "influxdb"
+        s = self.s
         conf = self.conf / "influxdb.conf"
-        text = f"""\
-reporting-disabled = true
-bind-address = "{s.bind_host}:{s.influx_port + 2}"
-
-[meta]
-  dir = "{d}/meta"
-
-[data]
-  dir = "{d}/data"
-  wal-dir = "{d}/wal"
-  query-log-enabled = false
-  index-version = "tsi1"
-
-[http]
-  enabled = true
-  bind-address = "{s.bind_host}:{s.influx_port}"
-  log-enabled = false
-  max-body-size = 0
-  # Every request logs in; the admin is created by stack.ctl at the first start (stack/influx_admin.py).
-  auth-enabled = true
-
-[monitor]
-  store-enabled = false
-"""
+        text = influxdb_conf(s.bind_host, s.influx_port, s.influx_port + 2, self.state / "influxdb", INFLUX_DATA)
         influxd = shutil.which("influxd") or "/usr/bin/influxd"
         return Program("influxdb", [influxd, "-config", str(conf)], files={conf: text},
                        priority=10)

@@ -20,10 +20,7 @@ tens of minutes at today's rate). The job runs with the resources of the config 
 
 from __future__ import annotations
 
-import json
 import os
-import threading
-import time
 
 from rich.console import Console
 from rich.table import Table
@@ -32,16 +29,13 @@ from carpipe.config import get_settings
 from carpipe.influx import client_from_settings
 from carpipe.windows import Window
 from generator.burst import Burst
-from generator.events import EventFactory, utc_now_text
+from tests.bench.points import SEED, same_points, stored, timed_write
 from tests.spark.jobrun import create_scratch, drop_scratch, run_job, scratch_settings, window_of
 
 SIZES = [int(n) for n in os.environ.get("BENCH_SPARK_EVENTS", "1000000,6000000").split(",") if n]
-SEED = 20260101
 BATCH = 5000
 TARGET_RATE = 20_000   # events/s
 TARGET_RATIO = 0.8     # of the better raw ingest
-TAG_ESCAPES = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ "})
-STRING_ESCAPES = str.maketrans({'"': r"\"", "\\": r"\\"})
 
 
 def produce_window(s, events: int) -> Window:
@@ -54,35 +48,12 @@ def produce_window(s, events: int) -> Window:
     return window_of(int(report.started_at.timestamp() * 1000), int(report.ended_at.timestamp() * 1000) + 1)
 
 
-def same_points(start_ns: int, events: int) -> list[str]:
-    """The job's raw points for the same seeded events, as line protocol (unique time per point)."""
-    factory, now = EventFactory(SEED), utc_now_text()
-    lines = []
-    for i in range(events):
-        e = json.loads(factory.record(now)[1])
-        tags = ",".join(f"{k}={e[k].translate(TAG_ESCAPES)}"
-                        for k in ("branch", "car_brand", "car_model", "color", "country"))
-        strings = ",".join(f'{k}="{e[k].translate(STRING_ESCAPES)}"' for k in ("transaction_id", "buyer_id", "buyer_name"))
-        lines.append(f"car_transaction_data,{tags} {strings},year={e['year']}i,"
-                     f"transaction_price={e['transaction_price']:.2f},schema_version=1i {start_ns + i}")
-    return lines
-
-
 def raw_ingest(s, database: str, lines: list[str], connections: int) -> float:
     """Seconds to write ``lines`` in batches of BATCH over ``connections`` keep-alive sessions."""
     client = client_from_settings(s, database)
     client.create_database()
-    share = -(-len(lines) // connections)
-    parts = [lines[i * share:(i + 1) * share] for i in range(connections)]
-    threads = [threading.Thread(target=client_from_settings(s, database).write, args=(part,),
-                                kwargs={"batch_size": BATCH}) for part in parts]
-    t0 = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    seconds = time.perf_counter() - t0
-    got = client.rows("SELECT count(transaction_id) AS n FROM car_transaction_data")[0]["n"]
+    seconds = timed_write([client_from_settings(s, database) for _ in range(connections)], lines, BATCH)
+    got = stored(client)
     assert got == len(lines), f"raw ingest stored {got} of {len(lines)} points"
     client.query(f'DROP DATABASE "{database}"', database=None)
     return seconds
