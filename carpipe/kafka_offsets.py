@@ -95,3 +95,14 @@ def _timestamp_at(consumer, tp, timeout: float) -> int:
         return msg.timestamp()[1]
     finally:
         consumer.unassign()
+
+
+def window_closed(s: Settings, end_ms: int) -> bool:
+    """Kafka's word that a window is over: every partition holds a record stamped at or after ``end_ms``.
+
+    LogAppendTime stamps grow with a partition's offsets, so once such a record is in a partition, no
+    record stamped before the end can be appended to it any more. A partition nobody writes to after the
+    window never says so; the caller's grace period is then the bound.
+    """
+    at = GroupLag(s)._offsets(OffsetSpec.for_timestamp(end_ms))
+    return all(offset >= 0 for offset in at.values())

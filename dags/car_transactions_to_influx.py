@@ -3,13 +3,15 @@
 
 One run per data interval (`CronDataIntervalTimetable`: a run's data interval **is** its window, 15 minutes
 by default, following `settings.window_seconds`): after the window closes plus `settings.grace_seconds`,
-submits the Spark job `spark_apps/kafka_to_influx.py` for exactly that window with **SparkSubmitOperator**
+submits the Spark job `spark_apps/kafka_to_influx.py` for exactly that window (earlier, once Kafka shows the
+window is over) with **SparkSubmitOperator**
 (connection `spark_default`; connector jars passed with `--jars`, never `--packages`).
 
 | task | does |
 |---|---|
 | `plan` | the run's window (data interval; manual runs: param `window_start`, empty = the latest closed window) and the Spark job's arguments |
-| `wait_for_window_close` | deferrable sensor until window end + grace (no worker slot held; immediate for past windows) |
+| `wait_for_window_end` | deferrable sensor until the window end (no worker slot held; immediate for past windows) |
+| `wait_for_window_close` | done once every Kafka partition holds a record stamped after the window end (no record of the window can still arrive), or at window end + grace at the latest; pokes every 15 s |
 | `spark_kafka_to_influx` | the Spark job: raw points, per-minute rollups, window summary, dead letters, all idempotent |
 | `publish_window` | updates the Asset `car_transactions_influx_windows` with the window, which triggers `reconcile_hdfs_influx` |
 
@@ -28,7 +30,7 @@ from __future__ import annotations
 
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 from airflow.providers.standard.sensors.date_time import DateTimeSensorAsync
-from airflow.sdk import CronDataIntervalTimetable, dag, task
+from airflow.sdk import CronDataIntervalTimetable, PokeReturnValue, dag, task
 
 from carpipe import cadence
 from carpipe.config import REPO_ROOT
@@ -75,6 +77,7 @@ def car_transactions_to_influx():
         args = application_args(s, window)
         print(f"window {window}; spark args: {' '.join(args)}")
         return {"window_start": window.start.isoformat(), "window_seconds": window.seconds,
+                "window_end": window.end.isoformat(),
                 "ready_at": cadence.spark_ready_at(window, s.grace_seconds).isoformat(),
                 "application_args": args, "jars": ",".join(connector_jars(s)), "conf": spark_conf(s),
                 "overrides": overrides}
@@ -85,8 +88,26 @@ def car_transactions_to_influx():
             "window_start": window_start, "window_seconds": window_seconds, "overrides": overrides}
         print(f"published window {window_start} ({window_seconds}s)")
 
+    # Reschedule mode: a poke holds a worker slot for seconds, then frees it until the next one.
+    @task.sensor(poke_interval=15, timeout=S.grace_seconds + 3600, mode="reschedule")
+    def wait_for_window_close(window_end: str, ready_at: str, overrides: dict) -> PokeReturnValue:
+        from datetime import datetime, timezone
+
+        from carpipe.dag_settings import task_settings
+        from carpipe.kafka_offsets import window_closed
+
+        if datetime.now(timezone.utc) >= datetime.fromisoformat(ready_at):
+            print(f"grace over at {ready_at}")
+            return PokeReturnValue(is_done=True, xcom_value="grace")
+        end_ms = int(datetime.fromisoformat(window_end).timestamp() * 1000)
+        if window_closed(task_settings(overrides), end_ms):
+            print(f"every partition holds a record stamped after {window_end}: the window is over in Kafka")
+            return PokeReturnValue(is_done=True, xcom_value="kafka")
+        return PokeReturnValue(is_done=False)
+
     p = plan()
-    wait = DateTimeSensorAsync(task_id="wait_for_window_close", target_time=p["ready_at"])
+    window_end = DateTimeSensorAsync(task_id="wait_for_window_end", target_time=p["window_end"])
+    wait = wait_for_window_close(p["window_end"], p["ready_at"], p["overrides"])
     spark = SparkSubmitOperator(
         task_id="spark_kafka_to_influx",
         application=str(APPLICATION),
@@ -100,7 +121,7 @@ def car_transactions_to_influx():
         # windows waiting for a slot stay queued in order.
         max_active_tis_per_dag=2,
     )
-    wait >> spark >> publish_window(p["window_start"], p["window_seconds"], p["overrides"])
+    window_end >> wait >> spark >> publish_window(p["window_start"], p["window_seconds"], p["overrides"])
 
 
 car_transactions_to_influx()

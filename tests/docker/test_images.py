@@ -109,7 +109,7 @@ os._exit(0)
 def test_the_airflow_image_parses_every_dag(airflow_image, tmp_path):
     out = run_in(airflow_image, "-c", """
 from airflow.dag_processing.dagbag import DagBag
-bag = DagBag(include_examples=False)
+bag = DagBag(dag_folder="dags")
 print(sorted(bag.dag_ids), bag.import_errors)
 assert not bag.import_errors, bag.import_errors
 """, tmp=tmp_path)

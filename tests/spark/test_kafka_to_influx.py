@@ -323,3 +323,30 @@ def test_auto_source_switches_to_hdfs_once_retention_removed_part_of_the_window(
         assert kafka_holds_window(librdkafka(s), s.topic, stamps[1] + 1)
     finally:
         drop_scratch(s)
+
+
+def test_a_window_is_over_in_kafka_once_every_partition_holds_a_later_record(stack_up):
+    """window_closed (what lets the Spark run start before the grace ends): one partition still
+    without a record stamped after the window end keeps the window open."""
+    from confluent_kafka import Producer
+
+    from carpipe.kafka_offsets import window_closed
+
+    s = scratch_settings(stack_up, "spark-closed").model_copy(update={"topic_partitions": 2})
+    create_scratch(s)
+    try:
+        end_ms = int(time.time() * 1000)
+        producer = Producer({"bootstrap.servers": s.kafka_bootstrap, "acks": "all"})
+
+        def stamp_in(partition: int) -> None:
+            producer.produce(s.topic, b"{}", partition=partition)
+            assert producer.flush(30) == 0
+
+        assert not window_closed(s, end_ms)  # an empty topic says nothing
+        stamp_in(0)
+        assert not window_closed(s, end_ms)  # partition 1 may still receive a record of the window
+        stamp_in(1)
+        assert window_closed(s, end_ms)
+        assert not window_closed(s, int(time.time() * 1000) + 60_000)  # a window not over yet
+    finally:
+        drop_scratch(s)
