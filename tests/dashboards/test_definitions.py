@@ -96,7 +96,7 @@ def test_datasource_provisioning_reads_the_environment():
 def test_dashboard_provider_points_at_the_mounted_json():
     (provider,) = yaml.safe_load((PROVISIONING / "dashboards" / "carpipe.yaml").read_text())["providers"]
     compose = yaml.safe_load((REPO_ROOT / "docker" / "docker-compose.yml").read_text())
-    mounts = dict(m.split(":")[:2][::-1] for m in compose["services"]["grafana"]["volumes"])
+    mounts = dict(m.split(":")[:2][::-1] for m in compose["services"]["grafana"]["volumes"] if isinstance(m, str))
     assert Path(mounts[provider["options"]["path"]]) == Path("./grafana/dashboards")
 
 
