@@ -22,7 +22,7 @@ def composecheck(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     if not binary.exists() or binary.stat().st_mtime < max(p.stat().st_mtime for p in sources):
         go = shutil.which("go") or "/usr/local/go/bin/go"
         print(f"building {binary.relative_to(REPO_ROOT)} (compose-go, patternmatcher) ...", flush=True)
-        subprocess.run([go, "build", "-o", str(binary), "."], cwd=TOOL, check=True, timeout=600)
+        subprocess.run([go, "build", "-buildvcs=false", "-o", str(binary), "."], cwd=TOOL, check=True, timeout=600)
     out = subprocess.run([str(binary), *args], capture_output=True, text=True, timeout=120)
     if check:
         assert out.returncode == 0, f"composecheck {args}: {out.stderr}"
