@@ -37,6 +37,7 @@ def test_down_then_up_keeps_data(stack_up):
     api.request("POST", "/variables", json={"key": f"platform_restart_{tag}", "value": "kept"})
     # A burst run in flight: its burst task (an Airflow task process) and its Flume task (BashOperator:
     # bash, flock, the runner and the agent's JVM, in a session of their own) are running.
+    api.pause("car_transactions_burst", False)  # a paused DAG (say, for a benchmark) would never run it
     run = api.trigger("car_transactions_burst", {"rate": 5, "duration": 120})["dag_run_id"]
     deadline = time.monotonic() + 180
     while (states := api.task_states("car_transactions_burst", run)).get("flume_agent") != "running" \
