@@ -21,6 +21,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from stack.services import write_private
+
 SECRETS = Path("/secrets")     # the `secrets` volume, whole (prepare only)
 VOLUMES = Path("/volumes")     # data volumes prepare hands over
 MOUNTED = Path("/run/carpipe-secrets")  # where a service finds its own copy (a subpath of `secrets`)
@@ -73,14 +75,6 @@ def copies(v: dict[str, str]) -> dict[str, tuple[int, dict[str, str]]]:
     }
 
 
-def write_private(path: Path, text: str, uid: int = 0) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.fchmod(fd, 0o600)
-    os.fchown(fd, uid, uid)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-
-
 def prepare() -> None:
     for service, (uid, files) in copies(generated()).items():
         d = SECRETS / service
@@ -88,7 +82,7 @@ def prepare() -> None:
         os.chown(d, uid, uid)
         os.chmod(d, 0o700)
         for name, text in files.items():
-            write_private(d / name, text, uid)
+            write_private(d / name, text, owner=uid)
         print(f"secrets for {service}: {', '.join(sorted(files))}", flush=True)
     for name, uid in VOLUME_OWNERS.items():
         os.chown(VOLUMES / name, uid, uid)
@@ -105,9 +99,7 @@ def bootstrap() -> None:
     subprocess.run(["airflow", "db", "migrate"], check=True)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "connections.json"
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
-        with os.fdopen(fd, "w") as f:
-            json.dump(airflow_connections(s), f)
+        write_private(path, json.dumps(airflow_connections(s)))
         subprocess.run(["airflow", "connections", "import", "--overwrite", str(path)], check=True)
     print(ensure_admin(s), flush=True)
 

@@ -22,12 +22,15 @@ from stack.postgres import PGPASS, Postgres, server_user
 AIRFLOW_PASSWORDS = SECRETS_DIR / "airflow_passwords.json"
 
 
-def write_private(path: Path, text: str) -> None:
+def write_private(path: Path, text: str, owner: int | None = None) -> None:
     """Write ``text`` to ``path`` readable by its owner only (0600, in an 0700 directory when it creates
-    one), from the first byte on: the stack's rendered configs and connections may carry credentials."""
+    one), from the first byte on: the stack's rendered configs and connections may carry credentials.
+    ``owner``: a uid to hand the file to (a root writer preparing another user's secrets)."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     os.fchmod(fd, 0o600)  # an existing file keeps its mode through O_CREAT
+    if owner is not None:
+        os.fchown(fd, owner, owner)
     with os.fdopen(fd, "w") as f:
         f.write(text)
 

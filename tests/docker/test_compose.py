@@ -17,7 +17,6 @@ from tests.docker.conftest import composecheck
 
 DOCKER = REPO_ROOT / "docker"
 ONE_SHOT = {"prepare", "bootstrap"}
-SECRETS_TARGET = "/run/carpipe-secrets"
 
 
 def load_init():
@@ -28,6 +27,7 @@ def load_init():
 
 
 init = load_init()
+SECRETS_TARGET = str(init.MOUNTED)
 
 
 def long_running(project: dict) -> dict[str, dict]:
@@ -134,8 +134,7 @@ def test_every_secret_a_service_reads_is_in_its_own_copy_owned_by_its_user(proje
             continue
         uid, files = copies[subpath]
         assert refs <= set(files), f"{name} reads {refs - set(files)}, not in its copy {subpath}"
-        assert image_user(svc) == uid or name == "bootstrap" and uid == init.CARPIPE_UID, \
-            f"{name} runs as {image_user(svc)}, its secrets belong to {uid}"
+        assert image_user(svc) == uid, f"{name} runs as {image_user(svc)}, its secrets belong to {uid}"
     # carpipe's Settings read these files by name (CARPIPE_SECRETS_DIR)
     for subpath in ("airflow", "generator"):
         assert {env_name(f).lower() for f in ("influx_password", "generator_token")} <= set(copies[subpath][1])
