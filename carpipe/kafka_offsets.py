@@ -51,6 +51,15 @@ class GroupLag:
         earliest = self._offsets(OffsetSpec.earliest())
         return {p: committed[p] if committed.get(p, -1) >= 0 else earliest[p] for p in self.partitions}
 
+    def commit(self, offsets: dict[int, int]) -> None:
+        """Set the group's committed offsets (the group must have no active member)."""
+        request = ConsumerGroupTopicPartitions(
+            self.group, [TopicPartition(self.topic, p, o) for p, o in sorted(offsets.items())])
+        result = self.admin.alter_consumer_group_offsets([request], request_timeout=TIMEOUT)[self.group].result()
+        failed = [tp for tp in result.topic_partitions if tp.error is not None]
+        if failed:
+            raise RuntimeError(f"committing offsets of group {self.group}: {failed}")
+
     def remaining(self, targets: dict[int, int]) -> int:
         """Records before the targets that the group has not committed yet."""
         pos = self.positions()

@@ -24,14 +24,19 @@ import org.apache.flume.interceptor.Interceptor;
  *       a record without a timestamp goes to {@value #NO_TIMESTAMP} (never silently into a window);</li>
  *   <li>one record stays one line: raw CR/LF bytes are removed (valid JSON never holds them raw, so
  *       valid records pass unchanged; other bytes, even invalid UTF-8, are kept as they are);</li>
- *   <li>every other header is dropped: nothing downstream reads them, and the file channel writes and
- *       reads each header of each event.</li>
+ *   <li>the Kafka source's "partition" and "offset" headers are kept (the channel selector and the sink
+ *       read them); every other header is dropped: nothing downstream reads them, and the file channel
+ *       writes and reads each header of each event.</li>
  * </ol>
  */
 public final class WindowInterceptor implements Interceptor {
   public static final String WINDOW_HEADER = "window";
   public static final String TIMESTAMP_HEADER = "timestamp";
   public static final String NO_TIMESTAMP = "no-timestamp";
+  /** Set by Flume's Kafka source; the channel selector routes by partition, WindowSink names files by both. */
+  public static final String PARTITION_HEADER = "partition";
+  public static final String OFFSET_HEADER = "offset";
+  private static final String[] KEPT_HEADERS = {PARTITION_HEADER, OFFSET_HEADER};
   private static final DateTimeFormatter DIR =
       DateTimeFormatter.ofPattern("yyyy-MM-dd/HH-mm-ss").withZone(ZoneOffset.UTC);
 
@@ -86,8 +91,15 @@ public final class WindowInterceptor implements Interceptor {
 
   @Override
   public Event intercept(Event event) {
-    Map<String, String> headers = new HashMap<>(2);
-    headers.put(WINDOW_HEADER, windowDir(event.getHeaders().get(TIMESTAMP_HEADER)));
+    Map<String, String> in = event.getHeaders();
+    Map<String, String> headers = new HashMap<>(4);
+    headers.put(WINDOW_HEADER, windowDir(in.get(TIMESTAMP_HEADER)));
+    for (String kept : KEPT_HEADERS) {
+      String value = in.get(kept);
+      if (value != null) {
+        headers.put(kept, value);
+      }
+    }
     event.setHeaders(headers);
     event.setBody(oneLine(event.getBody()));
     return event;

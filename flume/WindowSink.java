@@ -4,6 +4,7 @@ import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.net.URI;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -30,30 +31,43 @@ import org.apache.hadoop.fs.FSDataOutputStream;
 import org.apache.hadoop.fs.FileAlreadyExistsException;
 import org.apache.hadoop.fs.FileSystem;
 import org.apache.hadoop.fs.Path;
+import org.apache.hadoop.hdfs.DistributedFileSystem;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
  * The agent's HDFS sink (flume/agent_conf.py renders its config; flume/extensions.py builds it): event
- * bodies as JSON lines in {@code <path>/<window header>/<filePrefix>.<n><fileSuffix>}, named with
- * {@code inUseSuffix} while open. WindowInterceptor sets the window header.
+ * bodies as JSON lines in {@code <path>/<window header>/}, one file per (window, Kafka partition) holding
+ * one contiguous run of offsets, named as carpipe/offset_files.py states:
+ * {@code <prefix>+<partition>+<start>+<end><fileSuffix>} once committed,
+ * {@code <prefix>+<partition>+<start><fileSuffix><inUseSuffix>} while open. WindowInterceptor sets the
+ * window header and keeps the Kafka source's partition and offset headers.
  *
  * <p>Why not Flume's HDFS sink: it hands every event to a writer thread and waits (two context switches
- * per event, so one sink moves ~5k events/s on busy cores and four sinks contend on the file channel), and
- * it expands its path pattern per event. This sink takes a batch from the channel, lays its bodies out
- * per window in memory and hands the whole batch to its HDFS thread once: write, hflush, then the channel
- * transaction commits. HDFS calls run on that thread because Flume stops a sink by interrupting its
- * runner thread, and an interrupt must not land in an HDFS stream.
+ * per event) and expands its path pattern per event; it names files by a counter, so what they hold is
+ * known only by reading them. This sink takes a batch from the channel and hands it to its HDFS thread
+ * once: lay out, write, hflush, then the channel transaction commits. HDFS calls run on that thread
+ * because Flume stops a sink by interrupting its runner thread, and an interrupt must not land in an
+ * HDFS stream.
  *
- * <p>Delivery: at-least-once, the same contract as Flume's sink. A batch commits only after its bytes are
- * hflushed; a failed write or flush rolls the batch back into the channel and abandons the files it
- * touched (kept open-named, maybe ending in a partial line; flume/recovery.py closes them on the next
- * run), and the retry writes the batch again in new files, so lines written before the failure repeat.
+ * <p>Delivery into HDFS: <b>exactly once per Kafka offset</b>, with one writer per partition (the agent
+ * routes each partition to one channel and one sink). The sink keeps, per partition, the offset below
+ * which everything is durable in HDFS (hflushed or committed), starting from {@code resumeOffsets}, which
+ * the runner reads from HDFS's file names (flume/recovery.py). An event below it is a re-delivery (the
+ * source's uncommitted batch, a file-channel replay, a rolled-back batch) and is dropped. A file's lines
+ * are consecutive offsets from its start, so the committed name, given by an atomic rename on close, is
+ * exact; an event that does not follow its file's last offset starts a new file.
  *
- * <p>Files close (renamed without the in-use suffix) {@code idleSeconds} after their last write,
- * {@code rollSeconds} after they opened, at {@code rollBytes}, and all of them when the sink stops.
- * An empty channel is polled every {@code pollMillis}, not backed off from for up to 5 s like Flume's
- * sink runner does, so a burst starts being written at once.
+ * <p>Failures: a failed write, flush or create rolls the batch back into the channel and marks every open
+ * file pending; before anything else is written, each pending file is finalised at its last hflushed
+ * length (lease recovered, the tail of the failed batch truncated away, renamed to its committed name;
+ * a file with nothing flushed is deleted), on a new HDFS client. A file whose close or rename failed is
+ * pending the same way. If the agent dies, the runner finalises what is left open (flume/recovery.py):
+ * there the end is read from the complete lines, which are consecutive offsets too.
+ *
+ * <p>Files close {@code idleSeconds} after their last write, {@code rollSeconds} after they opened, at
+ * {@code rollBytes}, and all of them when the sink stops. An empty channel is polled every
+ * {@code pollMillis}, not backed off from for up to 5 s like Flume's sink runner does.
  */
 public final class WindowSink extends AbstractSink implements Configurable, BatchSizeSupported {
   private static final Logger LOG = LoggerFactory.getLogger(WindowSink.class);
@@ -69,37 +83,49 @@ public final class WindowSink extends AbstractSink implements Configurable, Batc
   private long rollBytes;
   private long callTimeoutMillis;
   private long pollMillis;
+  private Map<Integer, Long> resume;
 
   private SinkCounter counter;
+  private Configuration conf;
+  // Touched only on the HDFS thread.
   private FileSystem fs;
   private ExecutorService hdfs;
-  // Touched only on the HDFS thread.
   private final Map<String, OpenFile> open = new LinkedHashMap<>();
-  private long fileNumber;
+  private final List<OpenFile> pending = new ArrayList<>();
+  private final Map<Integer, Long> durable = new HashMap<>();  // partition -> first offset not yet in HDFS
 
   private final class OpenFile {
+    final String key;
+    final int partition;
+    final long start;
+    final Path dir;
     final Path inUse;
-    final Path done;
     final FSDataOutputStream out;
     final long opened;
-    long lastWrite;
+    long next;          // offset after the last line written
     long bytes;
+    long flushedNext;   // ... and as of the last successful hflush
+    long flushedBytes;
+    long lastWrite;
 
-    OpenFile(Path dir, long now) throws IOException {
-      FSDataOutputStream stream = null;
-      Path name = null;
-      while (stream == null) {
-        name = new Path(dir, filePrefix + "." + fileNumber++ + fileSuffix);
-        try {
-          stream = fs.create(new Path(name.toString() + inUseSuffix), false);
-        } catch (FileAlreadyExistsException e) {  // a name a run before this one took: take the next
-        }
+    OpenFile(String key, String window, int partition, long start, long now) throws IOException {
+      this.key = key;
+      this.partition = partition;
+      this.start = next = flushedNext = start;
+      dir = new Path(base.toString() + "/" + window);
+      inUse = new Path(dir, filePrefix + "+" + partition + "+" + start + fileSuffix + inUseSuffix);
+      try {
+        out = fs.create(inUse, false);
+      } catch (FileAlreadyExistsException e) {
+        throw new IOException(inUse + " exists: a crashed run's file not recovered yet (flume.runner "
+            + "recovers them before the agent starts)", e);
       }
-      done = name;
-      inUse = new Path(name.toString() + inUseSuffix);
-      out = stream;
       opened = lastWrite = now;
       counter.incrementConnectionCreatedCount();
+    }
+
+    Path committed(long end) {
+      return new Path(dir, filePrefix + "+" + partition + "+" + start + "+" + end + fileSuffix);
     }
   }
 
@@ -122,6 +148,25 @@ public final class WindowSink extends AbstractSink implements Configurable, Batc
     rollBytes = positive(context, "rollBytes", 128L << 20);
     callTimeoutMillis = positive(context, "callTimeoutSeconds", 60) * 1000L;
     pollMillis = positive(context, "pollMillis", 200);
+    resume = resumeOffsets(context.getString("resumeOffsets", ""));
+  }
+
+  /** "partition:offset,...": per partition, the first offset not in HDFS yet (from flume.recovery). */
+  private static Map<Integer, Long> resumeOffsets(String value) {
+    Map<Integer, Long> out = new HashMap<>();
+    for (String item : value.split(",")) {
+      if (item.isBlank()) {
+        continue;
+      }
+      String[] kv = item.trim().split(":", 2);
+      try {
+        out.put(Integer.parseInt(kv[0]), Long.parseLong(kv[1]));
+      } catch (NumberFormatException | ArrayIndexOutOfBoundsException e) {
+        throw new ConfigurationException("resumeOffsets must be partition:offset pairs separated by commas, not '"
+            + value + "'");
+      }
+    }
+    return out;
   }
 
   private static long positive(Context context, String key, long fallback) {
@@ -146,7 +191,7 @@ public final class WindowSink extends AbstractSink implements Configurable, Batc
   @Override
   public synchronized void start() {
     counter = counter == null ? new SinkCounter(getName()) : counter;
-    Configuration conf = new Configuration();
+    conf = new Configuration();
     // Hadoop's shutdown hook would close the file system while Flume's stops this sink and closes files.
     conf.setBoolean("fs.automatic.close", false);
     try {
@@ -154,11 +199,15 @@ public final class WindowSink extends AbstractSink implements Configurable, Batc
     } catch (IOException e) {
       throw new IllegalStateException("cannot reach HDFS at " + base + ": " + e, e);
     }
-    fileNumber = System.currentTimeMillis();
+    open.clear();
+    pending.clear();
+    durable.clear();
+    durable.putAll(resume);
     hdfs = Executors.newSingleThreadExecutor(r -> new Thread(r, getName() + "-hdfs"));
     counter.start();
     super.start();
-    LOG.info("{} writing to {}/<window>/{}.<n>{}", getName(), base, filePrefix, fileSuffix);
+    LOG.info("{} writing to {}/<window>/{}+<partition>+<start>+<end>{}, resuming at {}", getName(), base,
+        filePrefix, fileSuffix, resume.isEmpty() ? "the first offset seen" : resume);
   }
 
   @Override
@@ -172,6 +221,7 @@ public final class WindowSink extends AbstractSink implements Configurable, Batc
         for (OpenFile f : new ArrayList<>(open.values())) {
           close(f);
         }
+        finishPending();
         return null;
       });
     } catch (IOException e) {
@@ -191,18 +241,14 @@ public final class WindowSink extends AbstractSink implements Configurable, Batc
   public Status process() throws EventDeliveryException {
     Channel channel = getChannel();
     Transaction tx = channel.getTransaction();
-    Map<String, ByteArrayOutputStream> batch = new LinkedHashMap<>();
-    int taken = 0;
+    List<Event> batch = new ArrayList<>();
     boolean interrupted = false;
     tx.begin();
     try {
-      for (Event e; taken < batchSize && (e = channel.take()) != null; taken++) {
-        String window = e.getHeaders().get(WindowInterceptor.WINDOW_HEADER);
-        ByteArrayOutputStream lines = batch.computeIfAbsent(window == null ? NO_WINDOW : window,
-            w -> new ByteArrayOutputStream(1 << 16));
-        lines.writeBytes(e.getBody());
-        lines.write('\n');
+      for (Event e; batch.size() < batchSize && (e = channel.take()) != null; ) {
+        batch.add(e);
       }
+      int taken = batch.size();
       if (taken == 0) {
         counter.incrementBatchEmptyCount();
       } else if (taken < batchSize) {
@@ -226,7 +272,7 @@ public final class WindowSink extends AbstractSink implements Configurable, Batc
       interrupted |= Thread.interrupted();
       tx.rollback();
       counter.incrementEventWriteFail();
-      throw new EventDeliveryException(getName() + ": writing " + taken + " event(s) to HDFS failed", e);
+      throw new EventDeliveryException(getName() + ": writing " + batch.size() + " event(s) to HDFS failed", e);
     } catch (Throwable t) {
       interrupted |= Thread.interrupted();
       tx.rollback();
@@ -241,7 +287,7 @@ public final class WindowSink extends AbstractSink implements Configurable, Batc
         Thread.currentThread().interrupt();
       }
     }
-    if (taken == 0 && !Thread.currentThread().isInterrupted()) {
+    if (batch.isEmpty() && !Thread.currentThread().isInterrupted()) {
       try {
         Thread.sleep(pollMillis);
       } catch (InterruptedException e) {
@@ -251,35 +297,100 @@ public final class WindowSink extends AbstractSink implements Configurable, Batc
     return Status.READY;
   }
 
-  /** HDFS thread: append each window's lines to its open file, then hflush them all. */
-  private void write(Map<String, ByteArrayOutputStream> batch, long now) throws IOException {
-    List<OpenFile> touched = new ArrayList<>(batch.size());
+  private static long header(Event e, String name) {
+    String value = e.getHeaders().get(name);
     try {
-      for (Map.Entry<String, ByteArrayOutputStream> lines : batch.entrySet()) {
-        OpenFile f = open.get(lines.getKey());
-        if (f == null) {
-          f = new OpenFile(new Path(base.toString() + "/" + lines.getKey()), now);
-          open.put(lines.getKey(), f);
+      return Long.parseLong(value);
+    } catch (NumberFormatException ex) {
+      throw new IllegalArgumentException("event without a numeric '" + name + "' header (" + value
+          + "): this sink needs Flume's Kafka source and WindowInterceptor in front of it");
+    }
+  }
+
+  /** HDFS thread: drop what HDFS already holds, append the rest to its (window, partition) file in
+   * offset order, then hflush every file written to. */
+  private void write(List<Event> batch, long now) throws IOException {
+    finishPending();
+    Map<OpenFile, ByteArrayOutputStream> lines = new LinkedHashMap<>();
+    List<OpenFile> ended = new ArrayList<>();
+    Map<Integer, long[]> dropped = new HashMap<>();  // partition -> {count, first, last}
+    try {
+      for (Event e : batch) {
+        int partition = (int) header(e, WindowInterceptor.PARTITION_HEADER);
+        long offset = header(e, WindowInterceptor.OFFSET_HEADER);
+        OpenFile last = lastOf(partition, lines.keySet());
+        long expected = last != null ? last.next : durable.getOrDefault(partition, -1L);
+        if (offset < expected) {
+          long[] d = dropped.computeIfAbsent(partition, p -> new long[] {0, offset, offset});
+          d[0]++;
+          d[2] = offset;
+          continue;
         }
-        touched.add(f);
-        lines.getValue().writeTo(f.out);
-        f.bytes += lines.getValue().size();
+        if (expected >= 0 && offset > expected) {
+          LOG.warn("{}: partition {} offsets {}-{} never reached this sink (compacted, transaction markers, "
+              + "or lost upstream; the audit reports the gap)", getName(), partition, expected, offset - 1);
+        }
+        String window = e.getHeaders().get(WindowInterceptor.WINDOW_HEADER);
+        window = window == null ? NO_WINDOW : window;
+        String key = window + "/" + partition;
+        OpenFile f = open.get(key);
+        if (f != null && f.next != offset) {  // not its next offset: that file ends, a new run starts
+          open.remove(key);
+          ended.add(f);
+          f = null;
+        }
+        if (f == null) {
+          f = new OpenFile(key, window, partition, offset, now);
+          open.put(key, f);
+        }
+        ByteArrayOutputStream out = lines.computeIfAbsent(f, x -> new ByteArrayOutputStream(1 << 16));
+        out.writeBytes(e.getBody());
+        out.write('\n');
+        f.next = offset + 1;
+      }
+      for (Map.Entry<OpenFile, ByteArrayOutputStream> l : lines.entrySet()) {
+        OpenFile f = l.getKey();
+        l.getValue().writeTo(f.out);
+        f.bytes += l.getValue().size();
         f.lastWrite = now;
       }
-      for (OpenFile f : touched) {
+      // In the order written, so a partition's later file is never durable before its earlier one.
+      for (OpenFile f : lines.keySet()) {
         f.out.hflush();
+        f.flushedBytes = f.bytes;
+        f.flushedNext = f.next;
+        durable.merge(f.partition, f.next, Math::max);
       }
-    } catch (IOException e) {
-      for (OpenFile f : touched) {
-        abandon(f);
+    } catch (IOException | RuntimeException e) {
+      for (OpenFile f : lines.keySet()) {
+        f.next = f.flushedNext;  // what the failed batch appended is not theirs
       }
+      pending.addAll(ended);
+      failed();
       throw e;
     }
-    for (OpenFile f : touched) {
-      if (f.bytes >= rollBytes) {
+    for (Map.Entry<Integer, long[]> d : dropped.entrySet()) {
+      LOG.info("{}: dropped {} event(s) of partition {} already in HDFS (offsets {}-{})", getName(),
+          d.getValue()[0], d.getKey(), d.getValue()[1], d.getValue()[2]);
+    }
+    for (OpenFile f : ended) {
+      close(f);
+    }
+    for (OpenFile f : lines.keySet()) {
+      if (f.bytes >= rollBytes && open.get(f.key) == f) {
         close(f);
       }
     }
+  }
+
+  private static OpenFile lastOf(int partition, Iterable<OpenFile> files) {
+    OpenFile last = null;
+    for (OpenFile f : files) {
+      if (f.partition == partition && (last == null || f.next > last.next)) {
+        last = f;
+      }
+    }
+    return last;
   }
 
   /** HDFS thread: close files idle or open long enough. */
@@ -291,35 +402,103 @@ public final class WindowSink extends AbstractSink implements Configurable, Batc
     }
   }
 
-  /** HDFS thread: close and drop the in-use suffix. Its lines are committed, so a failure leaves the
-   * file open-named for recovery instead of failing a batch. */
+  /** HDFS thread: close and rename to the committed name. Its lines are durable already, so a failure
+   * leaves it pending (finalised before the next write) instead of failing a batch. */
   private void close(OpenFile f) {
-    forget(f);
+    open.remove(f.key, f);
     try {
       f.out.close();
-      if (!fs.rename(f.inUse, f.done)) {
-        throw new IOException("rename to " + f.done + " refused");
-      }
+      rename(f);
       counter.incrementConnectionClosedCount();
     } catch (IOException e) {
       counter.incrementConnectionFailedCount();
-      LOG.error("{}: closing {} failed; the next run recovers it", getName(), f.inUse, e);
+      LOG.error("{}: closing {} failed; finalising it before the next write", getName(), f.inUse, e);
+      pending.add(f);
     }
   }
 
-  /** HDFS thread: a file whose last write failed keeps its in-use name (recovery cuts a partial line). */
-  private void abandon(OpenFile f) {
-    forget(f);
-    counter.incrementConnectionFailedCount();
+  private void rename(OpenFile f) throws IOException {
+    if (!fs.rename(f.inUse, f.committed(f.flushedNext - 1))) {
+      throw new IOException("rename of " + f.inUse + " to " + f.committed(f.flushedNext - 1) + " refused");
+    }
+  }
+
+  /** HDFS thread, after a failed write: every open file becomes pending, on a fresh client (the old one
+   * may hold broken streams, and a lease held by another client can be recovered). */
+  private void failed() {
+    for (OpenFile f : open.values()) {
+      counter.incrementConnectionFailedCount();
+      pending.add(f);
+    }
+    open.clear();
     try {
-      f.out.close();
+      fs.close();  // also ends the streams it had open
     } catch (IOException e) {
-      LOG.warn("{}: closing failed {}: {}", getName(), f.inUse, e.toString());
+      LOG.warn("{}: closing the failed HDFS client: {}", getName(), e.toString());
+    }
+    try {
+      fs = FileSystem.newInstance(base, conf);
+    } catch (IOException e) {
+      LOG.warn("{}: new HDFS client: {}", getName(), e.toString());  // retried by finishPending
     }
   }
 
-  private void forget(OpenFile f) {
-    open.values().removeIf(o -> o == f);
+  /** HDFS thread: finalise each pending file at its last hflushed length; throws while HDFS refuses. */
+  private void finishPending() throws IOException {
+    if (pending.isEmpty()) {
+      return;
+    }
+    if (fs == null) {
+      fs = FileSystem.newInstance(base, conf);
+    }
+    for (OpenFile f : new ArrayList<>(pending)) {
+      if (!fs.exists(f.inUse)) {
+        throw new IOException(f.inUse + " is gone: cannot finalise it");
+      }
+      if (fs instanceof DistributedFileSystem dfs) {
+        long until = System.currentTimeMillis() + callTimeoutMillis / 2;
+        while (!dfs.recoverLease(f.inUse)) {
+          if (System.currentTimeMillis() > until) {
+            throw new IOException("lease of " + f.inUse + " not recovered in time");
+          }
+          sleep(500);
+        }
+      }
+      long length = fs.getFileStatus(f.inUse).getLen();
+      if (length < f.flushedBytes) {
+        throw new IOException(f.inUse + " holds " + length + " bytes, " + f.flushedBytes
+            + " were hflushed: HDFS lost acknowledged data");
+      }
+      if (f.flushedBytes == 0) {
+        fs.delete(f.inUse, false);
+      } else {
+        if (length > f.flushedBytes && !fs.truncate(f.inUse, f.flushedBytes)) {
+          waitClosed(f.inUse);
+        }
+        rename(f);
+      }
+      pending.remove(f);
+      LOG.info("{}: finalised {} at its last flushed offset {}", getName(), f.inUse, f.flushedNext - 1);
+    }
+  }
+
+  private void waitClosed(Path path) throws IOException {
+    long until = System.currentTimeMillis() + callTimeoutMillis / 2;
+    while (!(fs instanceof DistributedFileSystem dfs) || !dfs.isFileClosed(path)) {
+      if (!(fs instanceof DistributedFileSystem) || System.currentTimeMillis() > until) {
+        throw new IOException("truncate of " + path + " did not finish in time");
+      }
+      sleep(500);
+    }
+  }
+
+  private static void sleep(long millis) throws IOException {
+    try {
+      Thread.sleep(millis);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IOException("interrupted", e);
+    }
   }
 
   /** Run on the HDFS thread and wait, however often this thread is interrupted meanwhile. */

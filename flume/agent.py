@@ -17,7 +17,7 @@ import requests
 from carpipe.config import Settings
 from carpipe.jvm import HADOOP_JAVA_OPTS, java_home, log4j1_console
 from flume import agent_conf, extensions
-from flume.agent_conf import AGENT, CHANNEL, SOURCE, Channel, sink_names
+from flume.agent_conf import AGENT, CHANNEL, SINK, SOURCE, Channel, channel_names, sink_names
 
 # 512 MiB holds a full memory channel (200k events); the file channel keeps events on disk.
 JVM_OPTS = ["-Xmx512m", "-XX:+UseG1GC"]
@@ -43,9 +43,13 @@ class AgentError(RuntimeError):
 
 
 class FlumeAgent:
-    def __init__(self, settings: Settings, channel: Channel = "file", log_prefix: str = "flume | "):
+    def __init__(self, settings: Settings, channel: Channel = "file", log_prefix: str = "flume | ",
+                 partitions: int | None = None, resume: dict[int, int] | None = None):
+        """``partitions``/``resume``: see agent_conf.agent_properties."""
         self.s = settings
         self.channel = channel
+        self.lanes = partitions or settings.topic_partitions
+        self.resume = resume or {}
         self.log_prefix = log_prefix
         self.dir = agent_conf.state_dir(settings)
         self.conf_file = self.dir / f"agent-{channel}.properties"
@@ -72,10 +76,10 @@ class FlumeAgent:
         ]
 
     def properties(self) -> dict[str, object]:
-        return agent_conf.agent_properties(self.s, self.channel)
+        return agent_conf.agent_properties(self.s, self.channel, self.lanes, self.resume)
 
     def sink_names(self) -> list[str]:
-        return sink_names()
+        return sink_names(self.lanes)
 
     def start(self) -> "FlumeAgent":
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -110,7 +114,8 @@ class FlumeAgent:
         """Until the metrics show the source, channel and sink all started (a component with a bad
         config is silently left out by Flume, so its absence is a failure, not a warning)."""
         deadline = time.monotonic() + timeout
-        wanted = {f"SOURCE.{SOURCE}", f"CHANNEL.{CHANNEL}", *(f"SINK.{n}" for n in self.sink_names())}
+        wanted = {f"SOURCE.{SOURCE}", *(f"CHANNEL.{n}" for n in channel_names(self.lanes)),
+                  *(f"SINK.{n}" for n in self.sink_names())}
         last: dict = {}
         while time.monotonic() < deadline:
             if not self.alive():
@@ -122,7 +127,7 @@ class FlumeAgent:
         raise AgentError(f"agent not ready after {timeout:.0f}s; components up: {sorted(last)}")
 
     def metrics(self) -> dict[str, dict[str, float]]:
-        """Flume's counters, e.g. ``m["CHANNEL.channel"]["ChannelSize"]``; {} while not serving."""
+        """Flume's counters, e.g. ``m["CHANNEL.channel-0"]["ChannelSize"]``; {} while not serving."""
         try:
             raw = requests.get(f"http://{self.s.bind_host}:{self.port}/metrics", timeout=5).json()
         except (requests.RequestException, ValueError):
@@ -157,17 +162,19 @@ def _number(value: str) -> float:
         return 0.0
 
 
-def sinks(metrics: dict) -> list[dict[str, float]]:
-    """The counters of each of our HDFS sinks."""
-    return [metrics.get(f"SINK.{n}", {}) for n in sink_names()]
+def lanes(metrics: dict, kind: str) -> list[dict[str, float]]:
+    """The counters of each of our sinks (kind SINK) or channels (CHANNEL), lane by lane."""
+    prefix = f"{kind}.{SINK if kind == 'SINK' else CHANNEL}-"
+    return [metrics[k] for k in sorted((k for k in metrics if k.startswith(prefix)),
+                                       key=lambda k: int(k.removeprefix(prefix)))]
 
 
 def component(metrics: dict, kind: str) -> dict[str, float]:
-    """The counters of our SOURCE / CHANNEL, or of all SINKs summed."""
-    if kind == "SINK":
-        total: dict[str, float] = {}
-        for counters in (v for k, v in metrics.items() if k.startswith("SINK.")):
-            for k, v in counters.items():
-                total[k] = total.get(k, 0.0) + v
-        return total
-    return metrics.get(f"{kind}.{SOURCE if kind == 'SOURCE' else CHANNEL}", {})
+    """The counters of our SOURCE, or of all our SINKs / CHANNELs summed."""
+    if kind == "SOURCE":
+        return metrics.get(f"SOURCE.{SOURCE}", {})
+    total: dict[str, float] = {}
+    for counters in lanes(metrics, kind):
+        for k, v in counters.items():
+            total[k] = total.get(k, 0.0) + v
+    return total

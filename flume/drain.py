@@ -4,7 +4,9 @@ The runner first waits until the consumer group's committed offsets reach the de
 (carpipe.kafka_offsets): the Kafka source commits only after its batch is in the channel, so from then on
 the channel's put count P0 covers every such record. Then, from successive metric snapshots:
 
-1. queue: the channel is FIFO (a rolled-back take goes back to its head), so while no sink failed,
+Each lane (one channel, drained by its one sink; flume.agent_conf) is judged on its own:
+
+1. queue: a channel is FIFO (a rolled-back take goes back to its head), so while no sink failed,
    "ChannelSize <= puts since P0" means no record put before P0 is still queued: each is written or
    in a sink transaction. (After a sink failure the order argument no longer holds; then only an
    empty channel counts.) ChannelSize is refreshed at commits, so it can miss takes in flight;
@@ -20,26 +22,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flume.agent import component, sinks
+from flume.agent import lanes
 
 
 @dataclass(frozen=True)
 class Snapshot:
-    channel_size: int
-    puts: int
-    batches: tuple[int, ...]   # per sink: transactions whose take loop has ended
-    failures: int              # all sinks: failed writes / channel reads (each rolls a batch back)
+    channel_sizes: tuple[int, ...]  # per lane
+    puts: tuple[int, ...]           # per lane
+    batches: tuple[int, ...]        # per lane's sink: transactions whose take loop has ended
+    failures: int                   # all sinks: failed writes / channel reads (each rolls a batch back)
 
     @classmethod
     def of(cls, metrics: dict) -> "Snapshot":
-        ch = component(metrics, "CHANNEL")
-        per_sink = sinks(metrics)
+        channels, sinks = lanes(metrics, "CHANNEL"), lanes(metrics, "SINK")
         return cls(
-            channel_size=int(ch.get("ChannelSize", 0)),
-            puts=int(ch.get("EventPutSuccessCount", 0)),
+            channel_sizes=tuple(int(c.get("ChannelSize", 0)) for c in channels),
+            puts=tuple(int(c.get("EventPutSuccessCount", 0)) for c in channels),
             batches=tuple(int(k.get("BatchEmptyCount", 0) + k.get("BatchUnderflowCount", 0)
-                              + k.get("BatchCompleteCount", 0)) for k in per_sink),
-            failures=int(sum(k.get("EventWriteFail", 0) + k.get("ChannelReadFail", 0) for k in per_sink)),
+                              + k.get("BatchCompleteCount", 0)) for k in sinks),
+            failures=int(sum(k.get("EventWriteFail", 0) + k.get("ChannelReadFail", 0) for k in sinks)),
         )
 
 
@@ -47,7 +48,7 @@ class DrainCheck:
     """Feed snapshots taken after the group's commits reached the targets; ``update`` says when done."""
 
     def __init__(self, first: Snapshot):
-        self.put_mark = first.puts
+        self.put_marks = first.puts
         self.failures = first.failures
         self.ordered = True
         self.since: tuple[int, ...] | None = None
@@ -55,8 +56,8 @@ class DrainCheck:
     def update(self, snap: Snapshot) -> bool:
         if snap.failures != self.failures:
             self.failures, self.ordered, self.since = snap.failures, False, None
-        limit = snap.puts - self.put_mark if self.ordered else 0
-        if snap.channel_size > limit:
+        limits = [p - m if self.ordered else 0 for p, m in zip(snap.puts, self.put_marks)]
+        if any(size > limit for size, limit in zip(snap.channel_sizes, limits)):
             self.since = None
             return False
         if self.since is None:

@@ -2,9 +2,11 @@
 
     python -m flume.runner [--run-seconds N | --until ISO] [--channel file|memory] [--max-drain S]
 
-1. takes the consumer group's lock (one runner per group; a second one fails fast), then closes any
-   file a crashed agent left open (flume.recovery);
-2. starts the agent (topic, group, HDFS base and window length from carpipe.config; CARPIPE_* env);
+1. takes the consumer group's lock (one runner per group; a second one fails fast), commits any file a
+   crashed agent left open, and resumes the group where HDFS ends, partition by partition
+   (flume.recovery: HDFS, not the group, is the record of what is written);
+2. starts the agent (topic, group, HDFS base and window length from carpipe.config; CARPIPE_* env),
+   one lane per partition, its sinks told the same resume offsets;
 3. runs until the deadline (default: the end of the current window), printing progress;
 4. drains: waits, at most ``--max-drain`` seconds (default settings.grace_seconds), until every record
    the broker stamped before the deadline is committed by the group AND written by the sink;
@@ -39,7 +41,7 @@ from flume.agent_conf import CHANNELS
 from flume.drain import DrainCheck, Snapshot
 from carpipe.webhdfs import HdfsFile, WebHdfs, files_since, webhdfs
 from carpipe.kafka_offsets import GroupLag
-from flume.recovery import recover_open_files
+from flume.recovery import recover_open_files, resume_offsets
 
 EXIT_OK, EXIT_FAILED, EXIT_NOT_DRAINED = 0, 1, 3
 PROGRESS_SECONDS = 10
@@ -73,9 +75,22 @@ def recover(s: Settings, client: WebHdfs, since: datetime, when: str) -> list[di
             + ", ".join(f.path for f in orphans))
     done = recover_open_files(s, client, orphans)
     for r in done:
-        log(f"recovered {r.path} (dropped a partial last line of {r.dropped_bytes} bytes)"
-            if r.dropped_bytes else f"recovered {r.path}")
-    return [{"path": r.path, "dropped_bytes": r.dropped_bytes} for r in done]
+        log(f"recovered {r.path} -> {r.committed or 'deleted (no complete line)'}"
+            + (f" (dropped a partial last line of {r.dropped_bytes} bytes)" if r.dropped_bytes else ""))
+    return [{"path": r.path, "dropped_bytes": r.dropped_bytes, "committed": r.committed} for r in done]
+
+
+def resume(s: Settings, client: WebHdfs, lag: GroupLag, since: datetime) -> dict[int, int]:
+    """Point the group at the first offset HDFS lacks, per partition; partitions without files keep the
+    group's position (first run, or nothing written within retention)."""
+    at = resume_offsets(files_since(client, s.hdfs_base_path, since), s.topic)
+    committed = lag.positions()
+    moves = {p: o for p, o in at.items() if p in committed and committed[p] != o}
+    for p, o in sorted(moves.items()):
+        log(f"partition {p}: HDFS holds offsets below {o}, the group was at {committed[p]}: resuming at {o}")
+    if moves:
+        lag.commit(moves)
+    return {p: o for p, o in at.items() if p in committed}
 
 
 class Run:
@@ -127,11 +142,10 @@ class Run:
         since = datetime.now(UTC) - timedelta(milliseconds=s.topic_retention_ms)
         run_start = datetime.now(UTC)
         self.result["recovered"] = recover(s, client, since, "before start")
-        agent = FlumeAgent(s, self.channel).start()
+        at = resume(s, client, lag, since)
+        self.result["resumed"] = {str(p): o for p, o in sorted(at.items())}
+        agent = FlumeAgent(s, self.channel, partitions=len(lag.partitions), resume=at).start()
         log(f"agent pid={agent.pid} channel={self.channel} metrics=http://{s.bind_host}:{agent.port}/metrics")
-        if self.channel == "memory":
-            log("WARNING: memory channel: events it holds when the agent stops or dies are lost "
-                "(their Kafka offsets are already committed)")
         try:
             agent.wait_ready(self.startup_timeout)
             started = time.monotonic()
@@ -196,8 +210,8 @@ def parse_args(argv: list[str] | None, s: Settings) -> argparse.Namespace:
     when.add_argument("--until", type=_utc, help="run until this UTC time (ISO-8601 with Z/offset), "
                       "then drain and stop; default: the end of the current window")
     p.add_argument("--channel", choices=CHANNELS, default="file",
-                   help="file (durable, default) or memory (the seed's: loses what it holds when the agent "
-                        "stops or dies)")
+                   help="file (durable, default) or memory (the seed's: what it holds when the agent stops "
+                        "or dies is read from Kafka again by the next run)")
     p.add_argument("--max-drain", type=float, default=float(s.grace_seconds),
                    help="seconds to wait after the deadline for the agent to catch up (default: grace_seconds)")
     p.add_argument("--startup-timeout", type=float, default=180.0)

@@ -25,7 +25,7 @@ import org.apache.flume.event.EventBuilder;
  * command per line, one answer line (starting with "= ") per command:
  * <ul>
  *   <li>{@code start k=v ...}: configure and start the sink ("ok" or "config-error TAB message");</li>
- *   <li>{@code put window-or-'-' body-hex}: one event into the channel ("ok");</li>
+ *   <li>{@code put window-or-'-' partition offset body-hex}: one event into the channel ("ok");</li>
  *   <li>{@code process}: one sink transaction ("ok" or "error TAB message TAB cause");</li>
  *   <li>{@code queued}: events left in the channel;</li>
  *   <li>{@code counter Name}: a sink counter, as Flume's metrics report it;</li>
@@ -69,8 +69,11 @@ public class SinkProbe {
           answer("ok");
         }
         case "put" -> {
-          Map<String, String> headers = f[1].equals("-") ? Map.of() : Map.of("window", f[1]);
-          Event event = EventBuilder.withBody(hex.parseHex(f[2]), headers);
+          Map<String, String> headers = new HashMap<>(Map.of("partition", f[2], "offset", f[3]));
+          if (!f[1].equals("-")) {
+            headers.put("window", f[1]);
+          }
+          Event event = EventBuilder.withBody(hex.parseHex(f[4]), headers);
           Transaction tx = channel.getTransaction();
           tx.begin();
           channel.put(event);

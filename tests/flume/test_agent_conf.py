@@ -13,10 +13,10 @@ from carpipe.webhdfs import HdfsFile
 from flume.runner import parse_args, written_windows
 
 S = Settings(window_seconds=900, hdfs_base_path="/Cars", topic="t", flume_consumer_group="g")
-SINKS = [f"{agent_conf.AGENT}.sinks.{n}" for n in agent_conf.sink_names()]
+SINKS = [f"{agent_conf.AGENT}.sinks.{n}" for n in agent_conf.sink_names(S.topic_partitions)]
 SINK = SINKS[0]
 SRC = f"{agent_conf.AGENT}.sources.{agent_conf.SOURCE}"
-CH = f"{agent_conf.AGENT}.channels.{agent_conf.CHANNEL}"
+CH = f"{agent_conf.AGENT}.channels.{agent_conf.channel_names(1)[0]}"
 
 
 def test_sinks_are_ours_writing_below_the_base_path():
@@ -37,12 +37,20 @@ def test_source_interceptor_buckets_by_the_configured_window(seconds):
     assert 5 <= props[f"{SINK}.idleSeconds"] <= 60
 
 
-def test_every_sink_writes_its_own_files_into_the_same_windows():
-    props = agent_conf.agent_properties(S)
-    assert props[f"{agent_conf.AGENT}.sinks"].split() == agent_conf.sink_names()
-    assert len({props[f"{k}.filePrefix"] for k in SINKS}) == len(SINKS) == agent_conf.SINKS
-    assert len({props[f"{k}.path"] for k in SINKS}) == 1
-    assert all(props[f"{k}.channel"] == agent_conf.CHANNEL for k in SINKS)
+def test_one_lane_per_partition_each_partition_routed_to_one_channel_and_sink():
+    props = agent_conf.agent_properties(S, partitions=4, resume={0: 10, 3: 7})
+    channels, sinks = props[f"{agent_conf.AGENT}.channels"].split(), props[f"{agent_conf.AGENT}.sinks"].split()
+    assert (channels, sinks) == (agent_conf.channel_names(4), agent_conf.sink_names(4))
+    assert props[f"{SRC}.channels"].split() == channels
+    assert (props[f"{SRC}.selector.type"], props[f"{SRC}.selector.header"]) == ("multiplexing", "partition")
+    assert [props[f"{SRC}.selector.mapping.{p}"] for p in range(4)] == channels
+    assert props[f"{SRC}.selector.default"] == channels[0]
+    for sink, channel in zip(sinks, channels):
+        k = f"{agent_conf.AGENT}.sinks.{sink}"
+        assert props[f"{k}.channel"] == channel and props[f"{k}.filePrefix"] == "t"
+        assert props[f"{k}.fileSuffix"] == ".jsonl" and props[f"{k}.resumeOffsets"] == "0:10,3:7"
+    assert len({props[f"{agent_conf.AGENT}.channels.{c}.dataDirs"] for c in channels}) == 4
+    assert len(agent_conf.agent_properties(S)[f"{agent_conf.AGENT}.sinks"].split()) == S.topic_partitions
 
 
 def test_source_uses_stable_group_from_earliest():
@@ -56,7 +64,7 @@ def test_source_uses_stable_group_from_earliest():
 def test_file_channel_is_default_and_keyed_by_group():
     props = agent_conf.agent_properties(S)
     assert props[f"{CH}.type"] == "file"
-    assert props[f"{CH}.checkpointDir"] == S.state_dir / "flume" / "g" / "checkpoint"
+    assert props[f"{CH}.checkpointDir"] == S.state_dir / "flume" / "g" / "channel-0" / "checkpoint"
     assert props[f"{CH}.transactionCapacity"] >= props[f"{SRC}.batchSize"]
     assert props[f"{CH}.transactionCapacity"] >= props[f"{SINK}.batchSize"]
     mem = agent_conf.agent_properties(S, "memory")

@@ -24,7 +24,7 @@ def test_metrics_are_served_on_the_bind_host_only(flume_case):
     agent = FlumeAgent(s, "memory").start()
     try:
         metrics = agent.wait_ready(180)
-        assert metrics["CHANNEL.channel"]["ChannelCapacity"] > 0  # the document Flume's own server serves
+        assert metrics["CHANNEL.channel-0"]["ChannelCapacity"] > 0  # the document Flume's own server serves
         others = other_addresses()
         assert others, "no non-loopback address to probe from"
         for address in others:

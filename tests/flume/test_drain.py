@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from flume.agent_conf import sink_names
+from flume.agent_conf import channel_names, sink_names
 from flume.drain import DrainCheck, Snapshot
 
 
-def snap(size=0, puts=100, batches=(5, 5), failures=0) -> Snapshot:
-    return Snapshot(channel_size=size, puts=puts, batches=batches, failures=failures)
+def snap(size=0, puts=100, batches=(5, 5), failures=0, other=(0, 100)) -> Snapshot:
+    """Lane 0 as given, lane 1 with ``other`` = (size, puts)."""
+    return Snapshot(channel_sizes=(size, other[0]), puts=(puts, other[1]), batches=batches, failures=failures)
 
 
 def test_idle_agent_is_drained_once_every_sink_ran_two_more_batches():
@@ -25,6 +26,14 @@ def test_records_put_before_the_mark_still_queued_block_the_drain():
     assert check.update(snap(size=25, puts=135, batches=(12, 12)))
 
 
+def test_every_lane_is_judged_on_its_own_queue():
+    check = DrainCheck(snap(size=0, puts=100, other=(40, 100)))
+    # Lane 1 still holds 40 records from before the mark; lane 0's new records do not make up for it.
+    assert not check.update(snap(size=0, puts=200, batches=(9, 9), other=(40, 100)))
+    assert not check.update(snap(size=0, puts=200, batches=(12, 12), other=(0, 100)))
+    assert check.update(snap(size=0, puts=200, batches=(14, 14), other=(0, 100)))
+
+
 def test_after_a_sink_failure_only_an_empty_channel_counts():
     check = DrainCheck(snap(puts=100))
     assert not check.update(snap(size=10, puts=120, batches=(6, 6), failures=1))
@@ -33,10 +42,11 @@ def test_after_a_sink_failure_only_an_empty_channel_counts():
     assert check.update(snap(size=0, puts=120, batches=(12, 12), failures=1))
 
 
-def test_snapshot_reads_flume_metrics():
-    names = sink_names()
-    metrics = {"CHANNEL.channel": {"ChannelSize": 3.0, "EventPutSuccessCount": 10.0},
-               **{f"SINK.{n}": {"BatchEmptyCount": 1.0, "BatchUnderflowCount": 2.0, "BatchCompleteCount": 3.0,
-                                "EventWriteFail": 1.0, "ChannelReadFail": 0.0} for n in names}}
+def test_snapshot_reads_flume_metrics_lane_by_lane():
+    metrics = {**{f"CHANNEL.{n}": {"ChannelSize": 3.0 + i, "EventPutSuccessCount": 10.0 * (i + 1)}
+                  for i, n in enumerate(channel_names(3))},
+               **{f"SINK.{n}": {"BatchEmptyCount": 1.0, "BatchUnderflowCount": 2.0, "BatchCompleteCount": 3.0 + i,
+                                "EventWriteFail": 1.0, "ChannelReadFail": 0.0} for i, n in enumerate(sink_names(3))},
+               "SOURCE.kafka-source": {"EventAcceptedCount": 60.0}}
     s = Snapshot.of(metrics)
-    assert (s.channel_size, s.puts, s.batches, s.failures) == (3, 10, (6,) * len(names), len(names))
+    assert (s.channel_sizes, s.puts, s.batches, s.failures) == ((3, 4, 5), (10, 20, 30), (6, 7, 8), 3)

@@ -36,7 +36,7 @@ def expected_dir(ts_ms: int, seconds: int) -> str:
     return Window.containing(datetime.fromtimestamp(ts_ms / 1000, UTC), seconds).hdfs_dir("").lstrip("/")
 
 
-def test_window_header_is_the_python_window_dir_and_other_headers_go(probe):
+def test_window_header_is_the_python_window_dir_and_only_partition_and_offset_stay(probe):
     cases = []
     for seconds in (900, 20, 3600, 120):
         w = Window.containing(datetime(2026, 12, 31, 23, 59, 59, tzinfo=UTC), seconds)
@@ -45,7 +45,8 @@ def test_window_header_is_the_python_window_dir_and_other_headers_go(probe):
     out = probe([(seconds, str(ts), b"{}") for seconds, ts in cases])
     assert [row[0] for row in out] == [expected_dir(ts, seconds) for seconds, ts in cases]
     assert out[0][0] == "2026-12-31/23-45-00" and out[1][0] == "2026-12-31/23-30-00"
-    assert {row[2] for row in out} == {"window"}  # topic, partition, offset, key, timestamp dropped
+    # The sink names files by partition and offset; topic, key and timestamp are dropped.
+    assert {row[2] for row in out} == {"offset,partition,window"}
 
 
 def test_records_without_a_usable_timestamp_go_to_their_own_directory(probe):
