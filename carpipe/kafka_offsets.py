@@ -8,6 +8,8 @@ offsets reach that point. The Flume source commits only after a batch is in its 
 
 from __future__ import annotations
 
+import time
+
 from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec
 
@@ -51,8 +53,21 @@ class GroupLag:
         earliest = self._offsets(OffsetSpec.earliest())
         return {p: committed[p] if committed.get(p, -1) >= 0 else earliest[p] for p in self.partitions}
 
+    def wait_empty(self, timeout: float = 120, progress=print) -> None:
+        """Until the group has no member: a consumer that died (SIGKILL) stays one until its session
+        times out, and offsets of a group with members cannot be set from outside."""
+        deadline = time.monotonic() + timeout
+        while (group := self.admin.describe_consumer_groups([self.group], request_timeout=TIMEOUT)[self.group]
+               .result()).members:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"group {self.group} still has {len(group.members)} member(s) after "
+                                   f"{timeout:.0f}s: is another consumer using it?")
+            progress(f"group {self.group} still has {len(group.members)} member(s) (a dead agent's session "
+                     f"times out); waiting")
+            time.sleep(2)
+
     def commit(self, offsets: dict[int, int]) -> None:
-        """Set the group's committed offsets (the group must have no active member)."""
+        """Set the group's committed offsets (the group must have no active member: see wait_empty)."""
         request = ConsumerGroupTopicPartitions(
             self.group, [TopicPartition(self.topic, p, o) for p, o in sorted(offsets.items())])
         result = self.admin.alter_consumer_group_offsets([request], request_timeout=TIMEOUT)[self.group].result()

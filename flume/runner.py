@@ -89,6 +89,7 @@ def resume(s: Settings, client: WebHdfs, lag: GroupLag, since: datetime) -> dict
     for p, o in sorted(moves.items()):
         log(f"partition {p}: HDFS holds offsets below {o}, the group was at {committed[p]}: resuming at {o}")
     if moves:
+        lag.wait_empty(progress=log)
         lag.commit(moves)
     return {p: o for p, o in at.items() if p in committed}
 

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import threading
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,6 +21,7 @@ import pytest
 from confluent_kafka import TIMESTAMP_LOG_APPEND_TIME, Producer
 from confluent_kafka.admin import AdminClient
 
+from carpipe import offset_files
 from carpipe.config import REPO_ROOT, Settings
 from carpipe.topic import ensure_topic
 from carpipe.windows import UTC, Window
@@ -35,6 +36,8 @@ RUNNER_TIMEOUT = 300
 class Record:
     value: bytes | None
     timestamp_ms: int
+    partition: int = -1
+    offset: int = -1
 
 
 @dataclass
@@ -69,7 +72,7 @@ class FlumeCase:
                 return
             ts_type, ts = msg.timestamp()
             assert ts_type == TIMESTAMP_LOG_APPEND_TIME, "topic must stamp records at append"
-            records.append(Record(msg.value(), ts))
+            records.append(Record(msg.value(), ts, msg.partition(), msg.offset()))
 
         p = Producer({"bootstrap.servers": self.settings.kafka_bootstrap, "linger.ms": 5,
                       "enable.idempotence": True})
@@ -90,9 +93,7 @@ class FlumeCase:
         """Window dir -> the lines Flume must write there (a null value becomes an empty line)."""
         out: dict[str, list[bytes]] = defaultdict(list)
         for r in self.produced if records is None else records:
-            w = Window.containing(datetime.fromtimestamp(r.timestamp_ms / 1000, UTC),
-                                  self.settings.window_seconds)
-            out[w.hdfs_dir(self.settings.hdfs_base_path)].append(oneline(r.value or b""))
+            out[self.window_dir(r)].append(oneline(r.value or b""))
         return dict(out)
 
     def hdfs_lines(self) -> dict[str, list[bytes]]:
@@ -104,6 +105,36 @@ class FlumeCase:
             assert not [f.path for f in files if f.is_open], f"open files in {d}"
             out[d] = [line for f in files for line in read_lines(client, f.path)]
         return out
+
+
+    def assert_each_offset_once(self) -> dict[str, int]:
+        """Exactly once, by offsets: every committed file's name states the partition and offsets its lines
+        hold, each line is the record produced at that offset, and together the files hold every record
+        produced exactly once, each in its window. Returns lines per window dir."""
+        client = webhdfs(self.settings)
+        by_offset = {(r.partition, r.offset): r for r in self.produced}
+        seen: Counter = Counter()
+        per_dir: dict[str, int] = {}
+        for d in window_dirs(client, self.settings.hdfs_base_path, datetime(1970, 1, 2, tzinfo=UTC)):
+            for f in list_files(client, d):
+                named = offset_files.parse(f.path)
+                assert named is not None and named.end is not None, f"not a committed offset file: {f.path}"
+                lines = list(read_lines(client, f.path))
+                assert len(lines) == named.end - named.start + 1, f.path
+                for offset, line in zip(range(named.start, named.end + 1), lines):
+                    r = by_offset[(named.partition, offset)]
+                    assert line == oneline(r.value or b""), f"{f.path}: offset {offset}"
+                    assert self.window_dir(r) == d, f"{f.path}: offset {offset} belongs in another window"
+                    seen[(named.partition, offset)] += 1
+                per_dir[d] = per_dir.get(d, 0) + len(lines)
+        twice = [k for k, n in seen.items() if n > 1]
+        missing = by_offset.keys() - seen.keys()
+        assert not twice and not missing, f"{len(twice)} offset(s) written twice, {len(missing)} missing"
+        return per_dir
+
+    def window_dir(self, r: Record) -> str:
+        w = Window.containing(datetime.fromtimestamp(r.timestamp_ms / 1000, UTC), self.settings.window_seconds)
+        return w.hdfs_dir(self.settings.hdfs_base_path)
 
 
 class RunnerProcess:

@@ -28,11 +28,11 @@ RATE, SECONDS = 1000, 12
 STOP_AFTER = 3.0     # seconds into the bursts
 
 
-def supervisorctl(settings, action: str) -> subprocess.Popen:
-    """Start ``supervisorctl <action> kafka`` (it returns only once the program is settled, e.g. up
+def supervisorctl(settings, action: str, program: str = "kafka") -> subprocess.Popen:
+    """Start ``supervisorctl <action> <program>`` (it returns only once the program is settled, e.g. up
     for startsecs: the caller decides how long to wait for it)."""
     return subprocess.Popen([str(Path(sys.executable).parent / "supervisorctl"),
-                             "-c", str(settings.state_dir / "conf" / "supervisord.conf"), action, "kafka"],
+                             "-c", str(settings.state_dir / "conf" / "supervisord.conf"), action, program],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
