@@ -1,10 +1,11 @@
 """Benchmark: Kafka -> Flume -> HDFS, file channel (ours) vs memory channel (the seed's), same run.
 
-1. Drain throughput: a topic pre-filled with PREFILL events; a fresh agent per channel reads it all and
+1. Drain throughput: a topic pre-filled with PREFILL events; a fresh agent per case reads it all and
    writes it to HDFS; events/s from the first event accepted to the last written, and the agent's CPU
    time per event over that span (comparable across machine loads, unlike events/s). Baselines: a plain
    confluent-kafka consumer reading the same records (the ceiling for any Kafka reader here), and the
-   file channel with the sinks WindowSink replaced (Flume's own HDFS sink, four of them).
+   at-least-once WindowSink this exactly-once one replaced (two sinks on one file channel, compiled
+   from git at PREVIOUS_SINK_REV).
 2. Lag behind a generator burst at BURST_RATE events/s for BURST_SECONDS (``generator.burst``):
    the agent runs first and is warmed up with WARMUP events (in production it runs a whole window);
    the backlog (records not yet committed by the group + events in the channel)
@@ -19,18 +20,21 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import threading
 import time
 import uuid
+from pathlib import Path
 
 from confluent_kafka import Consumer, ConsumerGroupState
 from confluent_kafka.admin import AdminClient
 from rich.console import Console
 from rich.table import Table
 
-from carpipe.config import Settings, get_settings
+from carpipe.config import REPO_ROOT, Settings, get_settings
+from carpipe.jvm import java_home
 from carpipe.topic import ensure_topic
-from flume import agent_conf
+from flume import agent_conf, extensions
 from flume.agent import FlumeAgent, component
 from carpipe.webhdfs import webhdfs
 from carpipe.kafka_offsets import GroupLag
@@ -40,6 +44,9 @@ PREFILL = 200_000
 BURST_RATE = 20_000
 BURST_SECONDS = 60  # long enough that a rate the agent cannot sustain shows as a growing backlog
 WARMUP = 100_000
+# A sink slower than the input falls behind in proportion to the burst's length: one that keeps up has
+# written everything within a quarter of it after the burst ends.
+KEPT_UP_S = BURST_SECONDS / 4
 TIMEOUT = 600
 
 
@@ -58,40 +65,77 @@ def written(agent: FlumeAgent) -> int:
     return int(component(agent.metrics(), "SINK").get("EventDrainSuccessCount", 0))
 
 
-class FlumeSinkAgent(FlumeAgent):
-    """The agent as configured before WindowSink: four of Flume's own HDFS sinks (one alone is bound by
-    its per-event thread hand-off), bucketing by the interceptor's window header."""
+# The last commit with the at-least-once WindowSink: two sinks on one channel, files named by a counter.
+PREVIOUS_SINK_REV = "082e8d5"
+PREVIOUS_SINK = "carpipe.flume.previous.WindowSink"
 
-    SINKS = 4
+
+def previous_sink_classes(s: Settings) -> Path:
+    """That sink, compiled from git (the product keeps no copy) into its own package."""
+    target = s.state_dir / "flume" / f"bench-previous-{PREVIOUS_SINK_REV}"
+    if (target / "carpipe" / "flume" / "previous" / "WindowSink.class").exists():
+        return target
+    show = subprocess.run(["git", "show", f"{PREVIOUS_SINK_REV}:flume/WindowSink.java"], cwd=REPO_ROOT,
+                          capture_output=True, text=True)
+    if show.returncode != 0:
+        raise RuntimeError(f"the baseline sink needs the git history ({PREVIOUS_SINK_REV}): {show.stderr.strip()}")
+    src = target / "src" / "WindowSink.java"
+    src.parent.mkdir(parents=True, exist_ok=True)
+    src.write_text(show.stdout.replace("package carpipe.flume;",
+                                       "package carpipe.flume.previous;\n\nimport carpipe.flume.WindowInterceptor;"))
+    out = subprocess.run([str(java_home() / "bin" / "javac"), "-nowarn", "--release", "17", "-d", str(target), "-cp",
+                          f"{extensions.classes_dir(s)}:{s.jars_dir / 'flume' / '*'}", str(src)],
+                         capture_output=True, text=True, timeout=300)
+    if out.returncode != 0:
+        raise RuntimeError(f"javac on the baseline sink failed:\n{out.stderr[-3000:]}")
+    return target
+
+
+class PreviousSinkAgent(FlumeAgent):
+    """The agent as configured before exactly-once: one channel drained by two at-least-once sinks."""
+
+    SINKS = 2
+
+    def __init__(self, settings: Settings, channel: str, log_prefix: str):
+        super().__init__(settings, channel, log_prefix, partitions=1)
 
     def sink_names(self) -> list[str]:
-        return [f"{agent_conf.SINK}-{i}" for i in range(1, self.SINKS + 1)]
+        return [f"{agent_conf.SINK}-{i}" for i in range(self.SINKS)]
+
+    def command(self) -> list[str]:
+        cmd = super().command()
+        cp = cmd.index("-cp") + 1
+        cmd[cp] = f"{previous_sink_classes(self.s)}:{cmd[cp]}"
+        return cmd
 
     def properties(self) -> dict[str, object]:
         props = super().properties()
+        lane = f"{agent_conf.AGENT}.sinks.{agent_conf.sink_names(1)[0]}"
+        template = {k.removeprefix(lane): v for k, v in props.items() if k.startswith(lane + ".")}
         for key in [k for k in props if k.startswith(f"{agent_conf.AGENT}.sinks")]:
             del props[key]
         props[f"{agent_conf.AGENT}.sinks"] = " ".join(self.sink_names())
-        for i, name in enumerate(self.sink_names(), 1):
-            sink, hdfs = f"{agent_conf.AGENT}.sinks.{name}", f"{agent_conf.AGENT}.sinks.{name}.hdfs"
-            props |= {f"{sink}.type": "hdfs", f"{sink}.channel": agent_conf.CHANNEL,
-                      f"{hdfs}.path": agent_conf.hdfs_base(self.s) + "/%{window}",
-                      f"{hdfs}.filePrefix": f"{agent_conf.FILE_PREFIX}-{i}",
-                      f"{hdfs}.fileSuffix": agent_conf.FILE_SUFFIX, f"{hdfs}.inUseSuffix": agent_conf.IN_USE_SUFFIX,
-                      f"{hdfs}.fileType": "DataStream", f"{hdfs}.batchSize": agent_conf.SINK_BATCH,
-                      f"{hdfs}.rollInterval": self.s.window_seconds, f"{hdfs}.rollCount": 0,
-                      f"{hdfs}.rollSize": agent_conf.ROLL_BYTES,
-                      f"{hdfs}.idleTimeout": agent_conf.idle_seconds(self.s.window_seconds)}
+        for i, name in enumerate(self.sink_names()):
+            sink = f"{agent_conf.AGENT}.sinks.{name}"
+            props |= {f"{sink}{k}": v for k, v in template.items()}
+            props |= {f"{sink}.type": PREVIOUS_SINK, f"{sink}.filePrefix": f"{self.s.topic}-{i}"}
         return props
 
 
-# column -> (channel, agent): ours with either channel, and the file channel with Flume's HDFS sinks.
-CASES = {"memory channel (seed)": ("memory", FlumeAgent), "file channel (ours)": ("file", FlumeAgent),
-         "file + Flume's HDFS sink x4 (before)": ("file", FlumeSinkAgent)}
+# column -> (channel, agent): ours (exactly-once, a lane per partition) with either channel, and the
+# at-least-once sinks of before on the file channel.
+CASES = {"memory channel, exactly-once": ("memory", FlumeAgent), "file channel, exactly-once (ours)": ("file", FlumeAgent),
+         f"file channel, at-least-once x2 ({PREVIOUS_SINK_REV})": ("file", PreviousSinkAgent)}
+
+
+def new_agent(agent_class, s: Settings, channel: str) -> FlumeAgent:
+    if agent_class is FlumeAgent:  # one lane per partition of the bench's topic, as the runner starts it
+        return FlumeAgent(s, channel, f"flume[{channel}] | ", partitions=len(GroupLag(s).partitions))
+    return agent_class(s, channel, f"flume[{channel}] | ")
 
 
 def drain_throughput(s: Settings, channel: str, total: int, agent_class=FlumeAgent) -> dict:
-    agent = agent_class(s, channel, log_prefix=f"flume[{channel}] | ").start()
+    agent = new_agent(agent_class, s, channel).start()
     try:
         agent.wait_ready(180)
         first = half = None
@@ -154,7 +198,7 @@ def wait_for_member(s: Settings, timeout: float = 120) -> None:
 def lag_behind_burst(s: Settings, channel: str, agent_class=FlumeAgent) -> dict:
     ensure_topic(s)
     lag = GroupLag(s)
-    agent = agent_class(s, channel, log_prefix=f"flume[{channel}] | ").start()
+    agent = new_agent(agent_class, s, channel).start()
     samples: list[int] = []
     stop = threading.Event()
 
@@ -246,6 +290,8 @@ def main() -> None:
     row("burst: max backlog, events", bursts, "max_backlog", ",")
     row("burst: max backlog, s of input", bursts, "max_lag_s", ".1f")
     row("burst: all written, s after burst end", bursts, "catch_up_s", ".1f")
+    t.add_row(f"kept up with {BURST_RATE:,}/s (all written <= {KEPT_UP_S:.0f} s after the end)",
+              *("yes" if bursts[c]["catch_up_s"] <= KEPT_UP_S else "no" for c in CASES), "")
     console.print(t)
     console.print(f"load average at the end: {' / '.join(f'{x:.1f}' for x in os.getloadavg())} (1/5/15 min) "
                   f"on {os.cpu_count()} cores")
