@@ -15,7 +15,7 @@ Flume agent carries the window's records from Kafka to HDFS.
 window minus a small margin), `seed` (integer for a reproducible burst, empty for a random one).
 Delivery: the generator waits for every acknowledgement (`failed` = events Kafka did not confirm: the task
 fails, and is not retried, since a retry would produce new events rather than deliver the lost ones);
-Flume is at-least-once (see `carpipe.hdfs_counts`).
+Flume writes each Kafka offset into HDFS exactly once (see `flume/WindowSink.java`).
 """
 
 from __future__ import annotations

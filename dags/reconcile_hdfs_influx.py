@@ -9,7 +9,7 @@ every tier and prints them as one table in the task log:
 |---|---|
 | generator | produced / acknowledged, summed over the bursts aimed at the window (`settings.burst_measurement`) |
 | Kafka | records the broker stamped in the window: offsets for the window's start and end timestamps |
-| HDFS | distinct records in the window's **closed** files (duplicate lines from Flume's at-least-once delivery are shown, not counted) |
+| HDFS | distinct records in the window's **closed** files (duplicate lines are shown, not counted; the files' offset ranges must cover Kafka's exactly) |
 | InfluxDB | raw points in the window, + dead letters from Spark's `window_summary`; rollup sums per dimension |
 
 **Accounting rule**: `kafka == hdfs == influx + dead_lettered`, and each rollup dimension sums to `influx`

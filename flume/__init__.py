@@ -6,10 +6,12 @@
                         (``WindowInterceptor.java``: window header) and the HDFS sink (``WindowSink.java``)
 - ``flume.runner``      ``python -m flume.runner``: bounded run, drain, stop, verify (the DAG calls this)
 - ``flume.drain``       deciding from Flume's counters that everything before the deadline is written
-- ``flume.recovery``    closing the files a crashed agent left open (``RecoverLeases.java``)
+- ``flume.recovery``    committing the files a crashed agent left open (``RecoverLeases.java``) and the
+                        offsets the next agent resumes at, both read from HDFS
 
 The group's lag (``carpipe.kafka_offsets``) and the HDFS side (``carpipe.webhdfs``) are shared with the
 reconciliation, so they live in the shared package.
 
-Delivery is at-least-once; see ``carpipe.hdfs_counts`` for how duplicates are bounded and detected.
+Delivery into HDFS is exactly once per Kafka offset (the protocol: ``flume/WindowSink.java``, recovery:
+``flume.recovery``); the reconciliation checks it offset by offset (``carpipe.hdfs_counts``).
 """

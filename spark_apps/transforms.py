@@ -207,7 +207,7 @@ def dedupe(classified: DataFrame) -> DataFrame:
     """One row per version of each identity: (identity, version, copies, conflict, reason, raw, fields).
 
     Duplicates (copies of one identity with the same bytes) collapse into one row, ``copies`` counting
-    them: Flume's at-least-once delivery after a crash, a client's retry, a producer outside our control.
+    them: a client's retry, a producer outside our control, an old window written before Flume was exactly-once.
     Conflicts (one identity, different bytes: the same transaction_id with other content) are never
     silently collapsed: one version is kept, the valid one before invalid ones, then the smallest
     version digest (so the choice never depends on read order or on the source), and every other
