@@ -15,13 +15,30 @@ from carpipe.windows import Window
 
 def audit_line(s: Settings, w: Window, c: TierCounts, status: Status, at: datetime) -> str:
     """``at``: when the window was judged; ``reconciled_lag_s`` (whole seconds from the window end) is
-    what the "Window end to reconciled" panel plots."""
+    what the "Window end to reconciled" panel plots.
+
+    Integer fields, plus when measured: ``offset_gaps`` / ``offset_duplicates`` / ``offset_outside``
+    (offsets missing from HDFS, held more than once, held but stamped outside the window; only for a
+    window audited by offsets) and the float fields ``{hdfs,influx}_latency_{p50,p95,max}_s`` with the
+    integer ``latency_resolution_s`` (the "Ingest latency" panel)."""
     fields = {"produced": c.produced, "acknowledged": c.acknowledged, "kafka": c.kafka,
               "hdfs": c.hdfs_distinct, "hdfs_duplicates": c.hdfs_duplicates, "conflicts": c.hdfs_conflicts,
               "influx": c.influx,
               "dead_lettered": c.dead_lettered or 0, "window_seconds": c.window_seconds,
               "reconciled_lag_s": round((at - w.end).total_seconds())}
-    body = ",".join(f"{k}={v}i" for k, v in fields.items())
+    if c.hdfs_offsets is not None:
+        for name, attr in (("offset_gaps", "missing"), ("offset_duplicates", "duplicated"),
+                           ("offset_outside", "outside")):
+            fields[name] = sum(b - a + 1 for cov in c.hdfs_offsets for a, b in getattr(cov, attr))
+    latencies = {}
+    for tier, lat in (("hdfs", c.hdfs_latency), ("influx", c.influx_latency)):
+        if lat is not None:
+            latencies |= {f"{tier}_latency_p50_s": lat.p50_s, f"{tier}_latency_p95_s": lat.p95_s,
+                          f"{tier}_latency_max_s": lat.max_s}
+            fields["latency_resolution_s"] = lat.resolution_s  # one grid times both
+    # Latencies always as floats (a field's type is fixed once written), even when whole.
+    body = ",".join([f"{k}={v}i" for k, v in fields.items()]
+                    + [f"{k}={float(v)!r}" for k, v in latencies.items()])
     return f"{s.audit_measurement},status={status} {body} {w.start_ms * 1_000_000}"
 
 

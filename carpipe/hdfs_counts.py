@@ -14,6 +14,12 @@ of distinct Kafka records in the window; ``duplicates`` says how many extra copi
 ``conflicts`` how many versions share an identity with another one (the same transaction_id with
 other content: not Flume's doing, a producer's), and ``open_files`` whether the window is still being
 written (or was orphaned by a crash; see flume.recovery).
+
+Offsets: a committed file's name states the Kafka offsets its lines hold (carpipe.offset_files), so
+``committed`` lists them with each file's commit time, for the reconciliation to compare with the
+offsets Kafka stamped in the window (no gap, no overlap) and to time the ingest (carpipe.ingest_latency).
+Files named otherwise (the old ``transactions-1.<n>.jsonl`` layout, another topic) are counted all the
+same and listed in ``unnamed_files``: such a window cannot be audited by offsets.
 """
 
 from __future__ import annotations
@@ -21,6 +27,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from carpipe.config import Settings
+from carpipe.ingest_latency import CommittedFile
+from carpipe.offset_files import parse
 from carpipe.records import ID_PREFIX, identity, version
 from carpipe.webhdfs import WebHdfs, list_files, read_lines, webhdfs
 from carpipe.windows import Window
@@ -37,6 +45,9 @@ class WindowCount:
     distinct: int = 0       # distinct versions (identity and bytes) among all lines
     ids: int = 0            # distinct identities
     open_files: list[str] = field(default_factory=list)
+    committed: list[CommittedFile] = field(default_factory=list)   # closed files named by their offsets
+    unnamed_files: list[str] = field(default_factory=list)         # closed files named otherwise
+    misnamed: list[str] = field(default_factory=list)              # files whose lines disagree with their name
 
     @property
     def duplicates(self) -> int:
@@ -63,12 +74,22 @@ def count_window(s: Settings, window: Window, base: str | None = None,
             continue
         count.files += 1
         count.bytes += f.length
+        lines = 0
         for line in read_lines(client, f.path):
             ident = identity(line)
-            count.lines += 1
+            lines += 1
             count.events += ident.startswith(ID_PREFIX)
             versions.add(version(line))
             ids.add(version(ident.encode("utf-8", "surrogatepass")))
+        count.lines += lines
+        named = parse(f.path)
+        if named is None or named.topic != s.topic:
+            count.unnamed_files.append(f.path)
+            continue
+        count.committed.append(CommittedFile(named.partition, named.start, named.end,
+                                             round(f.modified.timestamp() * 1000)))
+        if lines != named.end - named.start + 1:
+            count.misnamed.append(f"{f.path} holds {lines} line(s), its name says {named.end - named.start + 1}")
     count.invalid = count.lines - count.events
     count.distinct, count.ids = len(versions), len(ids)
     return count

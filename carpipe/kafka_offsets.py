@@ -43,6 +43,20 @@ class GroupLag:
         at = self._offsets(OffsetSpec.for_timestamp(before_ms))
         return {p: at[p] if at[p] >= 0 else end[p] for p in self.partitions}
 
+    def grid(self, times_ms: list[int]) -> dict[int, list[int]]:
+        """Per partition, ``targets(t)`` for each of ``times_ms``: which offsets were stamped between
+        consecutive times. One request per time, all in flight at once."""
+        end = self._offsets(OffsetSpec.latest())
+        requests = [self.admin.list_offsets({TopicPartition(self.topic, p): OffsetSpec.for_timestamp(t)
+                                             for p in self.partitions}, request_timeout=TIMEOUT)
+                    for t in times_ms]
+        out: dict[int, list[int]] = {p: [] for p in self.partitions}
+        for futures in requests:
+            for tp, f in futures.items():
+                offset = f.result().offset
+                out[tp.partition].append(offset if offset >= 0 else end[tp.partition])
+        return out
+
     def positions(self) -> dict[int, int]:
         """Committed offsets; a partition the group never committed starts at its earliest offset
         (the source's auto.offset.reset)."""

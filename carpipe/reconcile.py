@@ -23,6 +23,16 @@ contents is a conflict: each version counts, the Spark job keeps one and dead-le
   Kafka records is a mismatch (acknowledged means stored); more Kafka records than produced is a note
   (other producers may write to the topic).
 
+Offset audit (per partition; skipped, noted, once retention deleted part of W or when a file of W is
+not named by its offsets, the old layout): every committed HDFS file is named by the offsets it holds
+(carpipe.offset_files), so the files of W must cover exactly the offsets Kafka stamped in W, once each.
+A gap, an overlap or offsets stamped outside W is a mismatch naming the ranges, and so is a file whose
+line count is not the number of offsets its name states.
+
+Ingest latency (reported, never judged): once W settled and while Kafka holds it, p50/p95/max seconds
+from a record's Kafka timestamp to its HDFS file's commit and to the end of the Spark run that loaded
+InfluxDB, exact at the resolution of a grid of offsets for times (carpipe.ingest_latency).
+
 A window is "pending" while its data may still be arriving: Spark has not summarised it yet, Flume has
 not consumed every record stamped before W's end, or W's directory still has open (.tmp) files. The DAG
 re-counts a pending window until it settles, so pending never turns into a false mismatch. When the
@@ -62,6 +72,9 @@ def judge(c: TierCounts) -> Verdict:
     if c.hdfs_conflicts:
         notes.append(f"{c.hdfs_conflicts} conflicting version(s): transaction_ids that came with other "
                      f"content; one version kept per id, the others dead-lettered")
+    if c.hdfs_unnamed_files:
+        notes.append(f"{c.hdfs_unnamed_files} HDFS file(s) not named by their Kafka offsets (older layout): "
+                     f"window not audited by offsets")
     if not c.kafka_retained:
         notes.append("Kafka no longer holds the whole window (retention): Kafka checks skipped")
     elif c.kafka > c.produced:
@@ -97,9 +110,11 @@ def judge(c: TierCounts) -> Verdict:
         odd = odd_tier({"kafka": c.kafka_distinct, "hdfs": c.hdfs_distinct, "influx": c.influx_accounted})
         if odd:
             problems.append(f"the {odd} tier is the odd one out (the other two agree)")
+        problems += [f"hdfs offsets: {cov.describe()}" for cov in c.hdfs_offsets or [] if not cov.exact]
         if c.acknowledged > c.kafka:
             problems.append(f"generator vs kafka: {c.acknowledged} event(s) acknowledged, Kafka has "
                             f"{c.kafka} in the window: difference {c.kafka - c.acknowledged:+d}")
+    problems += [f"hdfs offsets: {m}" for m in c.hdfs_misnamed]
     if c.spark_conflicts is not None and c.spark_conflicts != c.hdfs_conflicts:
         problems.append(f"conflicts: Spark found {c.spark_conflicts} conflicting version(s), HDFS holds "
                         f"{c.hdfs_conflicts}: difference {c.hdfs_conflicts - c.spark_conflicts:+d}")
@@ -109,6 +124,15 @@ def judge(c: TierCounts) -> Verdict:
             problems.append(f"influx rollups vs raw: {ROLLUP_MEASUREMENT} dimension={dim} sums to "
                             f"{total}, raw points {c.influx}: difference {total - c.influx:+d}")
     return Verdict("mismatch" if problems else "ok", problems, notes)
+
+
+def offsets_detail(c: TierCounts) -> str:
+    if c.hdfs_offsets is None:
+        why = (f"{c.hdfs_unnamed_files} file(s) not named by offsets" if c.hdfs_unnamed_files
+               else "Kafka no longer holds the window")
+        return f"not audited: {why}"
+    wrong = [cov.describe() for cov in c.hdfs_offsets if not cov.exact]
+    return "; ".join(wrong) if wrong else "partition(s) covered exactly: no gap, no overlap"
 
 
 def odd_tier(tiers: dict[str, int]) -> str | None:
@@ -143,6 +167,12 @@ def render_table(c: TierCounts, v: Verdict, width: int = 110) -> str:
               f"{n(c.spark_conflicts)} conflicting")
     for dim in ROLLUP_DIMENSIONS:
         t.add_row(f"influx rollup {dim}", n(c.rollups.get(dim, 0)), f"sum of {ROLLUP_MEASUREMENT}.count")
+    t.add_row("hdfs offsets", n(None if c.hdfs_offsets is None else len(c.hdfs_offsets)), offsets_detail(c))
+    for name, lat, to in (("latency to hdfs", c.hdfs_latency, "file commit"),
+                          ("latency to influx", c.influx_latency, "Spark's load")):
+        t.add_row(name, n(lat and lat.records), "not measured" if lat is None else
+                  f"p50 {lat.p50_s:g}s, p95 {lat.p95_s:g}s, max {lat.max_s:g}s to {to}; "
+                  f"{lat.resolution_s}s grid, overstates < {lat.resolution_s}s")
     out = io.StringIO()
     Console(file=out, width=width, color_system=None).print(t)
     lines = [out.getvalue().rstrip()]

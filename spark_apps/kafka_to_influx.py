@@ -42,7 +42,8 @@ DEFAULT_SCHEMA = Path(__file__).resolve().parents[1] / "generator" / "schema" / 
 PASSWORD_ENV = "CARPIPE_INFLUX_PASSWORD"
 RESULT_PREFIX = "KAFKA_TO_INFLUX_RESULT "
 SOURCES = ("kafka", "hdfs", "auto")
-# The window_summary point's integer fields (the reconciliation reads them).
+# The window_summary point's integer fields (the reconciliation reads them), besides ``loaded_ms``: when
+# the run finished loading the window (epoch ms), the end of the ingest latency to InfluxDB.
 SUMMARY_FIELDS = ("read", "written", "dead_lettered", "duplicates", "conflicts")
 
 
@@ -245,8 +246,9 @@ def load(out: WindowOutputs, cfg: JobConfig, source: str) -> dict:
     phase("raw_points")
     rollups = write_lines(out.rollup_lines, cfg.influx)
     phase("rollups")
+    loaded_ms = int(time.time() * 1000)  # every point but the summary is in
     write_driver(cfg.influx, [summary_line(SUMMARY_MEASUREMENT, source, start_ns, {
-        k: counts[k] for k in SUMMARY_FIELDS})])
+        **{k: counts[k] for k in SUMMARY_FIELDS}, "loaded_ms": loaded_ms})])
     phase("summary")
     return {**counts, "rollup_points": rollups, "dead_letter_dir": dead_dir, "phases": phases}
 

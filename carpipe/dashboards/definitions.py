@@ -3,7 +3,7 @@
 Measurements (the InfluxDB schema contract): raw points ``car_transaction_data`` (tags car_brand,
 car_model, country, branch, color), per-minute rollups ``car_sales_1m`` (tags dimension, value; fields
 count, revenue, avg_price), ``window_summary`` per window and source, and ``pipeline_audit`` per window
-(tag status; fields produced, kafka, hdfs, influx, ...).
+(tag status; fields produced, kafka, hdfs, influx, ..., the ingest latencies).
 
 Panels that slice by one dimension read the rollups (small, pre-aggregated); a rollup series knows one
 dimension only, so those panels filter by their own variable. Panels that need both filters at once
@@ -124,6 +124,15 @@ def pipeline_health(s: Settings) -> Dashboard:
                   query=f'SELECT "reconciled_lag_s" AS "seconds" FROM "{audit}" '
                         f"WHERE \"status\" != 'pending' AND $timeFilter",
                   description="Seconds from a window's end to its final verdict (ok or mismatch)."),
+            Panel(id="health_ingest_latency", title="Ingest latency", kind="windows", unit="s",
+                  query=f'SELECT "hdfs_latency_p50_s" AS "hdfs p50", "hdfs_latency_p95_s" AS "hdfs p95", '
+                        f'"hdfs_latency_max_s" AS "hdfs max", "influx_latency_p50_s" AS "influx p50", '
+                        f'"influx_latency_p95_s" AS "influx p95", "influx_latency_max_s" AS "influx max" '
+                        f'FROM "{audit}" WHERE $timeFilter',
+                  description="Per settled window: seconds from a record's Kafka timestamp to the commit "
+                              "of its HDFS file and to the end of the Spark run that loaded InfluxDB "
+                              "(p50, p95, max), timed on a grid of latency_resolution_s steps (max(1, "
+                              "window / 300) s): each figure overstates by less than one step."),
             Panel(id="health_mismatched_windows", title="Mismatched windows: counts", kind="table",
                   result_format="table", width=24, columns=("time", "generator", "kafka", "hdfs", "influx"),
                   query=f'SELECT "produced" AS "generator", "kafka", "hdfs", "influx" FROM "{audit}" '

@@ -8,16 +8,30 @@ import pytest
 
 from carpipe.config import Settings
 from carpipe.audit import audit_line, burst_line
+from carpipe.ingest_latency import CommittedFile, Latency
 from carpipe.reconcile import judge, odd_tier, render_table
-from carpipe.tier_counts import ROLLUP_DIMENSIONS, TierCounts
+from carpipe.tier_counts import ROLLUP_DIMENSIONS, TierCounts, offset_coverage
 from carpipe.windows import UTC, Window
 
 W = Window(datetime(2026, 1, 1, 10, 15, tzinfo=UTC), datetime(2026, 1, 1, 10, 16, tzinfo=UTC))
 
 
-def settled(n: int = 100, dead: int = 0, **kw) -> TierCounts:
-    base = dict(window=W.label(), window_seconds=60, produced=n, acknowledged=n, kafka=n,
-                hdfs_lines=n, hdfs_distinct=n, influx=n - dead, dead_lettered=dead, spark_source="kafka",
+def kafka_ranges(n: int) -> dict[int, tuple[int, int]]:
+    """n records over two partitions: 0 from offset 1000, 1 from offset 0 ([first, last]; empty: last < first)."""
+    return {0: (1000, 1000 + n // 2 - 1), 1: (0, n - n // 2 - 1)}
+
+
+def files(*ranges: tuple[int, int, int]) -> list[CommittedFile]:
+    return [CommittedFile(p, a, b, commit_ms=W.end_ms) for p, a, b in ranges]
+
+
+def settled(n: int = 100, dead: int = 0, held: list[CommittedFile] | None = None, **kw) -> TierCounts:
+    """Every tier agreeing on n records; HDFS's files cover Kafka's offsets exactly unless ``held``."""
+    ranges = kafka_ranges(n)
+    held = files(*((p, a, b) for p, (a, b) in ranges.items() if a <= b)) if held is None else held
+    base = dict(window=W.label(), window_seconds=60, produced=n, acknowledged=n, kafka=n, kafka_ranges=ranges,
+                hdfs_lines=n, hdfs_distinct=n, hdfs_offsets=offset_coverage(ranges, held),
+                influx=n - dead, dead_lettered=dead, spark_source="kafka",
                 spark_read=n, spark_duplicates=0, spark_conflicts=0, rollups={d: n - dead for d in ROLLUP_DIMENSIONS})
     return TierCounts(**{**base, **kw})
 
@@ -129,6 +143,58 @@ def test_records_from_other_producers_are_a_note():
     assert v.status == "ok" and "other producers" in v.notes[0]
 
 
+def test_files_covering_kafkas_offsets_exactly_are_ok():
+    # partition 1's 50 offsets (0-49) in three files, partition 0's in one
+    c = settled(100, held=files((0, 1000, 1049), (1, 0, 9), (1, 10, 48), (1, 49, 49)))
+    assert [cov.exact for cov in c.hdfs_offsets] == [True, True]
+    assert judge(c).status == "ok"
+    assert "covered exactly: no gap, no overlap" in render_table(c, judge(c))
+
+
+def test_an_offset_gap_is_a_mismatch_naming_the_missing_range():
+    c = settled(300, held=files((0, 1000, 1149), (1, 0, 99), (1, 120, 149)))
+    assert c.kafka_ranges[1] == (0, 149)
+    v = judge(c)
+    assert v.status == "mismatch"
+    assert "hdfs offsets: partition 1: missing 100-119" in v.reasons
+
+
+def test_overlapping_files_and_offsets_outside_the_window_are_named():
+    c = settled(100, held=files((0, 1000, 1030), (0, 1020, 1049), (1, 0, 49), (1, 50, 52)))
+    v = judge(c)
+    assert v.status == "mismatch"
+    assert [r for r in v.reasons if r.startswith("hdfs offsets")] == [
+        "hdfs offsets: partition 0: duplicated 1020-1030", "hdfs offsets: partition 1: outside the window 50-52"]
+    assert "partition 0: duplicated 1020-1030" in render_table(c, v)
+
+
+def test_a_partition_only_hdfs_knows_is_outside_the_window():
+    (cov,) = offset_coverage({}, files((3, 7, 9)))
+    assert (cov.partition, cov.missing, cov.outside) == (3, [], [(7, 9)])
+
+
+def test_a_file_holding_other_lines_than_its_name_says_is_a_mismatch():
+    v = judge(settled(100, hdfs_misnamed=["/Cars/x/t+0+1000+1049.jsonl holds 49 line(s), its name says 50"]))
+    assert v.status == "mismatch"
+    assert v.reasons == ["hdfs offsets: /Cars/x/t+0+1000+1049.jsonl holds 49 line(s), its name says 50"]
+
+
+def test_offsets_are_not_judged_while_pending_or_once_kafka_dropped_the_window():
+    gap = files((0, 1000, 1049), (1, 0, 9))
+    v = judge(settled(100, held=gap, hdfs_open_files=1))
+    assert v.status == "pending" and not any("offsets" in r for r in v.reasons)
+    v = judge(settled(100, held=gap, kafka=40, kafka_retained=False, spark_source="hdfs"))
+    assert v.status == "ok", v.reasons
+
+
+def test_files_not_named_by_offsets_leave_the_window_unaudited_by_offsets():
+    c = settled(100, hdfs_offsets=None, hdfs_unnamed_files=2)
+    v = judge(c)
+    assert v.status == "ok"
+    assert any("2 HDFS file(s) not named by their Kafka offsets" in n for n in v.notes)
+    assert "not audited: 2 file(s) not named by offsets" in render_table(c, v)
+
+
 def test_odd_tier():
     assert odd_tier({"kafka": 5, "hdfs": 4, "influx": 5}) == "hdfs"
     assert odd_tier({"kafka": 5, "hdfs": 5, "influx": 5}) is None
@@ -155,6 +221,27 @@ def test_audit_point_is_at_the_window_start_with_status_tag_and_integer_fields()
         "produced": "100i", "kafka": "100i", "hdfs": "100i", "influx": "98i", "hdfs_duplicates": "4i",
         "conflicts": "1i"}
     assert parsed["reconciled_lag_s"] == "152i"  # whole seconds from the window end to the verdict
+    assert {k: parsed[k] for k in ("offset_gaps", "offset_duplicates", "offset_outside")} == {
+        "offset_gaps": "0i", "offset_duplicates": "0i", "offset_outside": "0i"}
+    assert not any("latency" in k for k in parsed)   # not measured: not written
+
+
+def test_audit_point_counts_offsets_and_writes_latencies_as_floats():
+    c = settled(100, held=files((0, 1000, 1030), (0, 1020, 1044), (1, 0, 52)),
+                hdfs_latency=Latency(2.5, 9.0, 12.0, records=100, resolution_s=1),
+                influx_latency=Latency(400.0, 612.25, 640.0, records=100, resolution_s=1))
+    line = audit_line(Settings(), W, c, "mismatch", W.end)
+    parsed = dict(f.split("=") for f in line.split(" ")[1].split(","))
+    # 1045-1049 missing, 1020-1030 held twice, 50-52 stamped after the window
+    assert {k: parsed[k] for k in ("offset_gaps", "offset_duplicates", "offset_outside")} == {
+        "offset_gaps": "5i", "offset_duplicates": "11i", "offset_outside": "3i"}
+    assert {k: v for k, v in parsed.items() if "latency" in k} == {
+        "latency_resolution_s": "1i", "hdfs_latency_p50_s": "2.5", "hdfs_latency_p95_s": "9.0",
+        "hdfs_latency_max_s": "12.0", "influx_latency_p50_s": "400.0", "influx_latency_p95_s": "612.25",
+        "influx_latency_max_s": "640.0"}
+    text = render_table(c, judge(c))
+    assert "p50 2.5s, p95 9s, max 12s to file commit; 1s grid, overstates < 1s" in text
+    assert "p50 400s, p95 612.25s, max 640s to Spark's load; 1s grid" in text
 
 
 def test_burst_point_is_at_its_start_inside_its_window():

@@ -55,6 +55,11 @@ AUDIT = (
     (2, "pending", dict(produced=40, acknowledged=40, kafka=40, hdfs=31, hdfs_duplicates=1, conflicts=0,
                         influx=0, dead_lettered=0, reconciled_lag_s=95)),
 )
+# pipeline_audit's float latency fields of the settled windows (a pending one has none yet).
+LATENCY = {0: dict(hdfs_latency_p50_s=2.5, hdfs_latency_p95_s=9.0, hdfs_latency_max_s=31.25,
+                   influx_latency_p50_s=400.0, influx_latency_p95_s=612.5, influx_latency_max_s=640.0),
+           1: dict(hdfs_latency_p50_s=3.0, hdfs_latency_p95_s=12.0, hdfs_latency_max_s=15.5,
+                   influx_latency_p50_s=500.0, influx_latency_p95_s=700.0, influx_latency_max_s=705.0)}
 # window_summary per window offset and source: read, written, dead_lettered.
 SUMMARIES = ((0, "kafka", 100, 97, 3), (0, "hdfs", 100, 97, 3), (1, "kafka", 50, 50, 0))
 
@@ -86,7 +91,8 @@ def lines(s: Settings, t0: int, w0: int, sales: Sequence[Sale] = SALES) -> list[
         out.append(f"{SUMMARY_MEASUREMENT},source={source} read={read}i,written={written}i,dead_lettered={dead}i "
                    f"{(w0 + k * WINDOW) * 1_000_000}")
     for k, status, fields in AUDIT:
-        body = ",".join(f"{name}={value}i" for name, value in fields.items())
+        body = ",".join([f"{name}={value}i" for name, value in fields.items()]
+                        + [f"{name}={value!r}" for name, value in LATENCY.get(k, {}).items()])
         out.append(f"{s.audit_measurement},status={status} {body},window_seconds=900i "
                    f"{(w0 + k * WINDOW) * 1_000_000}")
     return out

@@ -18,7 +18,7 @@ from carpipe.dashboards.definitions import dashboards
 from carpipe.dashboards.grafana import ALERTS_FILE, DASHBOARDS_DIR
 from carpipe.dashboards.macros import TimeRange, calculate_interval, expand, parse_duration
 from carpipe.dashboards.panel_data import PanelData, run_panel, variable_options
-from tests.dashboards.known_data import MINUTE, WINDOW, KnownData
+from tests.dashboards.known_data import LATENCY, MINUTE, WINDOW, KnownData
 
 pytestmark = pytest.mark.integration
 
@@ -146,6 +146,12 @@ def reconcile_lag(k, d, filtered):   # the pending window has no final verdict y
     assert series(d, k, by_window) == {"seconds": {0: 150, 1: 200}}
 
 
+def ingest_latency(k, d, filtered):   # the pending window has no latency yet
+    assert series(d, k, by_window) == {
+        f"{tier} {q}": {w: LATENCY[w][f"{tier}_latency_{q}_s"] for w in LATENCY}
+        for tier in ("hdfs", "influx") for q in ("p50", "p95", "max")}
+
+
 def mismatched_windows(k, d, filtered):
     assert d.columns == ["time", "generator", "kafka", "hdfs", "influx"]
     assert d.rows == [[k.w0 + WINDOW, 60, 60, 58, 50]]
@@ -157,7 +163,7 @@ CHECKS = {
     "sales_by_brand": by_brand, "sales_by_country": by_country, "sales_by_branch": by_branch,
     "sales_top_models": top_models, "health_mismatch_count": mismatch_count, "health_tier_counts": tier_counts,
     "health_dead_letters": dead_letters, "health_duplicates_conflicts": duplicates_conflicts,
-    "health_reconcile_lag": reconcile_lag,
+    "health_reconcile_lag": reconcile_lag, "health_ingest_latency": ingest_latency,
     "health_mismatched_windows": mismatched_windows,
 }
 PANELS = [(d, p) for d in dashboards() for p in d.panels]
