@@ -13,14 +13,17 @@ every tier and prints them as one table in the task log:
 | InfluxDB | raw points in the window, + dead letters from Spark's `window_summary`; rollup sums per dimension |
 
 **Accounting rule**: `kafka == hdfs == influx + dead_lettered`, and each rollup dimension sums to `influx`
-(details in `carpipe.reconcile`).
+(details in `carpipe.reconcile`). **Offset audit**: per partition, the offset ranges the window's HDFS
+file names state cover exactly the offsets Kafka stamped in it (no gap, no overlap; a mismatch names the
+ranges). **Ingest latency**: p50/p95/max seconds from Kafka timestamp to HDFS commit and to InfluxDB.
 
 - **pending**: Spark has not summarised the window, Flume has not consumed all of it, or its files are
   still open: the sensor counts again until the window settles (reschedule mode, bounded timeout);
 - **mismatch**: the task fails at once (no retry: re-counting cannot fix it), naming the window, the tiers
   and the difference;
 - every count is written as a `pipeline_audit` point (time = window start, tag `status`, integer fields
-  `produced`, `kafka`, `hdfs`, `influx`, ...) for the dashboards.
+  `produced`, `kafka`, `hdfs`, `influx`, `offset_gaps`, ..., float `hdfs_latency_p95_s`, ...) for the
+  dashboards.
 
 **Manual trigger**: param `window_start` (ISO-8601 UTC, a window start); empty = the latest closed window.
 """

@@ -277,6 +277,7 @@ def test_a_window_without_records_succeeds_with_a_zero_summary(case):
     s, window, _, _ = case
     hour = 3600 * 1000
     quiet = window_of(window.end_ms + hour, window.end_ms + hour + (window.end_ms - window.start_ms))
+    before_ms = time.time() * 1000
     run = run_job(s, quiet, "kafka")
     assert run.returncode == 0, run.stderr[-3000:]
     assert {k: run.result[k] for k in ("read", "written", "dead_lettered", "duplicates", "conflicts")} == {
@@ -285,6 +286,9 @@ def test_a_window_without_records_succeeds_with_a_zero_summary(case):
     assert state[s.raw_measurement] == [] and state["car_sales_1m"] == []
     assert [(r["read"], r["written"], r["dead_lettered"], r["duplicates"], r["conflicts"], r["time"])
             for r in state["window_summary"]] == [(0, 0, 0, 0, 0, quiet.start_ms * 10**6)]
+    # when the run finished loading (the end of the ingest latency to InfluxDB), an integer
+    (summary,) = state["window_summary"]
+    assert isinstance(summary["loaded_ms"], int) and before_ms < summary["loaded_ms"] < time.time() * 1000
 
 
 def test_unreachable_influx_fails_before_anything_is_read_or_written(case):
