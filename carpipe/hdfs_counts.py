@@ -1,13 +1,9 @@
 """Counting what Flume wrote for a window, over WebHDFS (carpipe.webhdfs), for the reconciliation.
 
-Delivery guarantee (the reconciliation relies on it): **at-least-once**. With the file channel nothing
-the source has committed to Kafka is lost, even on a crash. Duplicates appear only after a crash
-(SIGKILL, power loss, OOM) or a failed HDFS write, and only for the batches in flight at that moment: the
-source batch put into the channel but not yet committed to Kafka (re-read on restart; <= SOURCE_BATCH
-records) and the sink batches written to HDFS but not yet committed in the channel (re-taken on restart;
-<= SINK_BATCH records for each of the SINKS sinks; a failed write rolls back the one sink batch it hits,
-which is then written again in new files, see flume/WindowSink.java).
-A clean stop (SIGTERM, what the runner does) produces none. ``count_window`` detects them with the
+Delivery guarantee (the reconciliation relies on it): **exactly once per Kafka offset** (the commit
+protocol and its failure cases: flume/WindowSink.java, flume/recovery.py). A crash, a kill or an HDFS or
+Kafka restart leaves no duplicate line and no gap. Duplicates are still counted, for what no sink can
+prevent (a producer writing one event twice) and for windows written before exactly-once, with the
 platform's identity rule (carpipe.records): ``duplicates = lines - distinct``, where ``distinct``
 counts distinct (identity, bytes) versions. So a window reconciles when ``distinct`` equals the number
 of distinct Kafka records in the window; ``duplicates`` says how many extra copies HDFS holds,

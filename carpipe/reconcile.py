@@ -15,8 +15,8 @@ contents is a conflict: each version counts, the Spark job keeps one and dead-le
   generator's producer is idempotent). Once retention has deleted part of W from Kafka, the Kafka
   checks are skipped (noted), HDFS then being the only copy;
 - hdfs: distinct records (versions) in W's closed files. Flume writes each record value as one line,
-  poison records included; delivery is at-least-once, so a crash can leave duplicate lines: they are
-  shown, not counted. Conflicting versions are counted apart, and must be the ones Spark found;
+  poison records included, each Kafka offset exactly once (the files' offset ranges are audited against
+  Kafka's); duplicate lines (a window written before that) are shown, not counted. Conflicting versions are counted apart, and must be the ones Spark found;
 - influx: points of the raw measurement in W (one per valid transaction); dead_lettered: the invalid
   records of W, from the Spark job's window_summary;
 - generator: produced / acknowledged, summed over the bursts aimed at W. More acknowledged events than
@@ -67,8 +67,8 @@ def judge(c: TierCounts) -> Verdict:
     if c.kafka_copies:
         notes.append(f"Kafka holds {c.kafka_copies} record(s) repeating an identity; counted once")
     if (redelivered := c.hdfs_duplicates - c.kafka_copies) > 0:
-        notes.append(f"HDFS holds {redelivered} duplicate line(s) beyond Kafka's (Flume at-least-once "
-                     f"redelivery after a crash); counted once")
+        notes.append(f"HDFS holds {redelivered} duplicate line(s) beyond Kafka's (written before Flume was "
+                     f"exactly-once, or the offset audit names them); counted once")
     if c.hdfs_conflicts:
         notes.append(f"{c.hdfs_conflicts} conflicting version(s): transaction_ids that came with other "
                      f"content; one version kept per id, the others dead-lettered")
