@@ -314,12 +314,12 @@ public final class WindowSink extends AbstractSink implements Configurable, Batc
     Map<OpenFile, ByteArrayOutputStream> lines = new LinkedHashMap<>();
     List<OpenFile> ended = new ArrayList<>();
     Map<Integer, long[]> dropped = new HashMap<>();  // partition -> {count, first, last}
+    Map<Integer, Long> next = new HashMap<>(durable);  // partition -> the offset expected next in this batch
     try {
       for (Event e : batch) {
         int partition = (int) header(e, WindowInterceptor.PARTITION_HEADER);
         long offset = header(e, WindowInterceptor.OFFSET_HEADER);
-        OpenFile last = lastOf(partition, lines.keySet());
-        long expected = last != null ? last.next : durable.getOrDefault(partition, -1L);
+        long expected = next.getOrDefault(partition, -1L);
         if (offset < expected) {
           long[] d = dropped.computeIfAbsent(partition, p -> new long[] {0, offset, offset});
           d[0]++;
@@ -347,6 +347,7 @@ public final class WindowSink extends AbstractSink implements Configurable, Batc
         out.writeBytes(e.getBody());
         out.write('\n');
         f.next = offset + 1;
+        next.put(partition, f.next);
       }
       for (Map.Entry<OpenFile, ByteArrayOutputStream> l : lines.entrySet()) {
         OpenFile f = l.getKey();
@@ -381,16 +382,6 @@ public final class WindowSink extends AbstractSink implements Configurable, Batc
         close(f);
       }
     }
-  }
-
-  private static OpenFile lastOf(int partition, Iterable<OpenFile> files) {
-    OpenFile last = null;
-    for (OpenFile f : files) {
-      if (f.partition == partition && (last == null || f.next > last.next)) {
-        last = f;
-      }
-    }
-    return last;
   }
 
   /** HDFS thread: close files idle or open long enough. */
@@ -482,10 +473,14 @@ public final class WindowSink extends AbstractSink implements Configurable, Batc
     }
   }
 
+  /** A truncate that did not end on a block boundary finishes once HDFS has recovered the last block. */
   private void waitClosed(Path path) throws IOException {
+    if (!(fs instanceof DistributedFileSystem dfs)) {
+      throw new IOException("truncate of " + path + " is still in progress on " + fs.getUri());
+    }
     long until = System.currentTimeMillis() + callTimeoutMillis / 2;
-    while (!(fs instanceof DistributedFileSystem dfs) || !dfs.isFileClosed(path)) {
-      if (!(fs instanceof DistributedFileSystem) || System.currentTimeMillis() > until) {
+    while (!dfs.isFileClosed(path)) {
+      if (System.currentTimeMillis() > until) {
         throw new IOException("truncate of " + path + " did not finish in time");
       }
       sleep(500);

@@ -127,8 +127,8 @@ def test_a_kill_between_close_and_rename_is_committed_once(flume_case):
     case.assert_each_offset_once()
 
 
-def restart_mid_burst(case, program: str, healthy) -> None:
-    producer = PacedProducer(case, 20_000, seed=hash(program) % 1000, chunks=30)
+def restart_mid_burst(case, program: str, healthy, seed: int) -> None:
+    producer = PacedProducer(case, 20_000, seed=seed, chunks=30)
     runner = case.start("--run-seconds", "90")
     try:
         assert runner.ready.wait(180), runner.output
@@ -158,14 +158,14 @@ def hdfs_writable(case) -> bool:
 
 @pytest.mark.disruptive  # restarts the DataNode
 def test_datanode_restart_mid_burst(long_windows):
-    restart_mid_burst(long_windows, "hdfs-datanode", lambda: hdfs_writable(long_windows))
+    restart_mid_burst(long_windows, "hdfs-datanode", lambda: hdfs_writable(long_windows), seed=21)
 
 
 @pytest.mark.disruptive  # restarts the NameNode
 def test_namenode_restart_mid_burst(long_windows):
-    restart_mid_burst(long_windows, "hdfs-namenode", lambda: hdfs_writable(long_windows))
+    restart_mid_burst(long_windows, "hdfs-namenode", lambda: hdfs_writable(long_windows), seed=22)
 
 
 @pytest.mark.disruptive  # restarts Kafka
 def test_kafka_restart_mid_burst(long_windows):
-    restart_mid_burst(long_windows, "kafka", lambda: kafka_healthy(long_windows.settings))
+    restart_mid_burst(long_windows, "kafka", lambda: kafka_healthy(long_windows.settings), seed=23)

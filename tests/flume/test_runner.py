@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-import threading
 import time
 from collections import Counter
 from datetime import datetime
@@ -19,7 +18,6 @@ import pytest
 from carpipe.windows import UTC, Window
 from carpipe.hdfs_counts import count_window
 from carpipe.records import ID_PREFIX, identity
-from carpipe.webhdfs import files_since, webhdfs
 from generator.events import EventFactory, utc_now_text
 
 
