@@ -26,14 +26,12 @@ from rich.console import Console
 from rich.table import Table
 
 from carpipe.config import get_settings
-from carpipe.influx import client_from_settings
 from carpipe.windows import Window
 from generator.burst import Burst
-from tests.bench.points import SEED, same_points, stored, timed_write
+from tests.bench.points import BATCH, SEED, raw_ingest, same_points
 from tests.spark.jobrun import create_scratch, drop_scratch, run_job, scratch_settings, window_of
 
 SIZES = [int(n) for n in os.environ.get("BENCH_SPARK_EVENTS", "1000000,6000000").split(",") if n]
-BATCH = 5000
 TARGET_RATE = 20_000   # events/s
 TARGET_RATIO = 0.8     # of the better raw ingest
 
@@ -46,17 +44,6 @@ def produce_window(s, events: int) -> Window:
     print(f"produced {events:,} events in {report.produce_seconds:.1f}s ({report.achieved_rate:,.0f}/s)")
     # Broker stamps (LogAppendTime) fall between the first produce call and the last acknowledgement.
     return window_of(int(report.started_at.timestamp() * 1000), int(report.ended_at.timestamp() * 1000) + 1)
-
-
-def raw_ingest(s, database: str, lines: list[str], connections: int) -> float:
-    """Seconds to write ``lines`` in batches of BATCH over ``connections`` keep-alive sessions."""
-    client = client_from_settings(s, database)
-    client.create_database()
-    seconds = timed_write([client_from_settings(s, database) for _ in range(connections)], lines, BATCH)
-    got = stored(client)
-    assert got == len(lines), f"raw ingest stored {got} of {len(lines)} points"
-    client.query(f'DROP DATABASE "{database}"', database=None)
-    return seconds
 
 
 def bench_window(events: int) -> None:
@@ -79,8 +66,8 @@ def bench_window(events: int) -> None:
         table.add_column(col, justify="left" if col == "what" else "right")
     rate = events / job["seconds"]
     table.add_row("kafka_to_influx: SparkSession ready -> load done", f"{job['seconds']:.2f}", f"{rate:,.0f}", "")
-    for name, seconds in (("raw ingest, same points, 1 connection, batches of 5000", raw1),
-                          ("raw ingest, same points, 2 connections, batches of 5000", raw2)):
+    for name, seconds in ((f"raw ingest, same points, 1 connection, batches of {BATCH}", raw1),
+                          (f"raw ingest, same points, 2 connections, batches of {BATCH}", raw2)):
         table.add_row(name, f"{seconds:.2f}", f"{events / seconds:,.0f}", f"{seconds / job['seconds']:.2f}x")
     table.add_row("spark-submit wall time (JVM start included)", f"{run.seconds:.2f}", f"{events / run.seconds:,.0f}", "")
     phases = Table(title="job phases (seconds)")

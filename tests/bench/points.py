@@ -7,10 +7,12 @@ import json
 import threading
 import time
 
-from carpipe.influx import InfluxClient
+from carpipe.config import Settings
+from carpipe.influx import InfluxClient, client_from_settings
 from generator.events import EventFactory, utc_now_text
 
 SEED = 20260101
+BATCH = 5000  # lines per write, as the job's writers send them
 TAG_ESCAPES = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ "})
 STRING_ESCAPES = str.maketrans({'"': r"\"", "\\": r"\\"})
 
@@ -46,3 +48,15 @@ def timed_write(clients: list[InfluxClient], lines: list[str], batch: int) -> fl
 def stored(client: InfluxClient) -> int:
     rows = client.rows("SELECT count(transaction_id) AS n FROM car_transaction_data")
     return rows[0]["n"] if rows else 0
+
+
+def raw_ingest(s: Settings, database: str, lines: list[str], connections: int) -> float:
+    """Seconds to write ``lines`` in batches of BATCH over ``connections`` keep-alive sessions into a
+    fresh ``database`` (checked: every point stored; dropped afterwards)."""
+    client = client_from_settings(s, database)
+    client.create_database()
+    seconds = timed_write([client_from_settings(s, database) for _ in range(connections)], lines, BATCH)
+    got = stored(client)
+    assert got == len(lines), f"raw ingest stored {got} of {len(lines)} points"
+    client.query(f'DROP DATABASE "{database}"', database=None)
+    return seconds

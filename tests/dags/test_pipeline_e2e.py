@@ -17,19 +17,18 @@ from __future__ import annotations
 import json
 import re
 import secrets
-import shutil
 import time
 import uuid
 from datetime import datetime, timedelta
 
 import pytest
 
-from carpipe import cadence
 from carpipe.config import Settings
-from carpipe.dag_settings import overrides_path, settings_for
 from carpipe.influx import client_from_settings
 from carpipe.windows import UTC, Window, parse_utc
 from tests.dags.airflow_api import AirflowApi, airflow_cli, iso
+from tests.dags.pipeline_runs import (BURST_DAG, RECONCILE_DAG, SPARK_DAG, audit, now, reconcile_instance, run_at,
+                                      scratch_names, scratch_namespace, sleep_until, task, timeline)
 
 # Fixture setup (switching the DAGs, two windows) runs inside the first test's time budget.
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1800)]
@@ -38,39 +37,6 @@ WINDOW, BURST, GRACE, RATE = 120, 15, 30, 4
 PER_WINDOW = BURST * RATE  # events each scheduled burst produces
 SETTLE = 8 * 60            # from a window's end until it must have reconciled (loaded 2-core machine)
 UI_RATE, UI_DURATION, UI_SEED = 3, 7, 424242
-BURST_DAG, SPARK_DAG, RECONCILE_DAG = "car_transactions_burst", "car_transactions_to_influx", "reconcile_hdfs_influx"
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
-
-
-# -- switching the DAGs to the scratch namespace with minute windows ------------------------------
-def reserialize() -> None:
-    """Re-parse the DAG files now (they read the overrides file) instead of waiting for the DAG processor."""
-    airflow_cli("dags", "reserialize", timeout=300)
-
-
-def write_overrides(s: Settings, text: str | None) -> None:
-    """Write (owner-only, atomically) or remove the DAGs' overrides file of the stack ``s``."""
-    path = overrides_path(s)
-    if text is None:
-        path.unlink(missing_ok=True)
-        return
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(text)
-    tmp.chmod(0o600)
-    tmp.replace(path)
-
-
-def wait_cadence(api: AirflowApi, cron: str, timeout: float = 180) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        summaries = {d: api.dag(d)["timetable_summary"] for d in (BURST_DAG, SPARK_DAG)}
-        if set(summaries.values()) == {cron}:
-            return
-        assert time.monotonic() < deadline, f"DAGs not on {cron} after {timeout:.0f}s: {summaries}"
-        time.sleep(3)
 
 
 @pytest.fixture(scope="module")
@@ -80,70 +46,12 @@ def api(stack_up) -> AirflowApi:
 
 @pytest.fixture(scope="module")
 def scratch(stack_up, api):
-    """Settings of the scratch namespace, active in the running DAGs while the module runs.
-
-    The Spark DAG is paused across the switch: otherwise the scheduler would at once process the
-    latest closed intervals, which precede the scratch namespace (empty windows), and the windows
-    between the switch and the ones under test, all of it CPU the test does not need. It is unpaused
-    once the first window under test has closed (see two_windows)."""
-    tag = uuid.uuid4().hex[:8]
-    overrides = {
-        "window_seconds": WINDOW, "burst_seconds": BURST, "grace_seconds": GRACE, "burst_rate": RATE,
-        "topic": f"carpipe-e2e-{tag}", "flume_consumer_group": f"flume-e2e-{tag}",
-        "hdfs_base_path": f"/carpipe-e2e/{tag}/Cars", "hdfs_dead_letter_path": f"/carpipe-e2e/{tag}/Cars-dead-letter",
-        "influx_db": f"ETL_Project_e2e_{tag}",
-    }
-    value = json.dumps({**overrides, "expires_at": iso(now() + timedelta(minutes=45))})
-    switched_at = now()
-    api.pause(SPARK_DAG, True)
-    s = settings_for(overrides)
-    try:
-        write_overrides(stack_up, value)
-        run = api.trigger("platform_setup")
-        done = api.wait_run("platform_setup", run["dag_run_id"], timeout=300)
-        assert done["state"] == "success", api.task_states("platform_setup", run["dag_run_id"])
-        assert api.xcom("platform_setup", run["dag_run_id"], "kafka_topic")["topic"] == s.topic
-        reserialize()
-        wait_cadence(api, cadence.window_cron(WINDOW))
-        yield s, now()
-    finally:
-        try:
-            write_overrides(stack_up, None)
-        finally:  # whatever happened, put the DAGs back on the configured cadence, unpaused
-            try:
-                reserialize()
-            finally:
-                api.pause(SPARK_DAG, False)
-        wait_cadence(api, cadence.window_cron(settings_for({}).window_seconds))
-        cleanup(api, s, switched_at, now())
-
-
-def sleep_until(t: datetime) -> None:
-    time.sleep(max(0.0, (t - now()).total_seconds()))
-
-
-def cleanup(api: AirflowApi, s: Settings, since: datetime, until: datetime) -> None:
-    """Stop the scratch runs still going (nothing needs them, and they would retry against deleted
-    resources; their tasks get SIGTERM, on which the Flume runner stops its agent cleanly), then drop
-    the scratch database, HDFS paths, topic and channel."""
-    active = [(d, r["dag_run_id"]) for d in (BURST_DAG, SPARK_DAG, RECONCILE_DAG)
-              for r in api.runs(d, order_by="-run_after")
-              if r["state"] in ("running", "queued") and r["queued_at"]
-              and since <= parse_utc(r["queued_at"]) <= until]
-    for dag_id, run_id in active:
-        api.request("PATCH", f"/dags/{dag_id}/dagRuns/{run_id}", json={"state": "failed"})
-    if active:
-        time.sleep(30)  # the workers notice at their next heartbeat
-    from confluent_kafka.admin import AdminClient
-
-    from flume import agent_conf
-    from carpipe.webhdfs import webhdfs
-
-    client_from_settings(s).query(f'DROP DATABASE "{s.influx_db}"', database=None)
-    webhdfs(s).delete(s.hdfs_base_path.rsplit("/", 1)[0], recursive=True)
-    admin = AdminClient({"bootstrap.servers": s.kafka_bootstrap})
-    admin.delete_topics([s.topic])[s.topic].result(30)
-    shutil.rmtree(agent_conf.state_dir(s), ignore_errors=True)
+    """Settings of the scratch namespace with minute windows, active in the running DAGs while the
+    module runs (the Spark DAG paused until the first window under test has closed, see two_windows)."""
+    overrides = {"window_seconds": WINDOW, "burst_seconds": BURST, "grace_seconds": GRACE, "burst_rate": RATE,
+                 **scratch_names("e2e")}
+    with scratch_namespace(api, stack_up, overrides, expires=timedelta(minutes=45)) as switched:
+        yield switched
 
 
 # -- independent counts ------------------------------------------------------------------------
@@ -181,12 +89,6 @@ def independent_counts(s: Settings, w: Window, records: list[tuple[int, bytes]])
             "hdfs_lines": hdfs.lines, "influx": int(raw[0]["n"]) if raw else 0}
 
 
-def audit(s: Settings, w: Window) -> dict | None:
-    rows = client_from_settings(s).rows(f'SELECT * FROM "{s.audit_measurement}" WHERE time = {w.start_ms}ms')
-    assert len(rows) <= 1, rows
-    return rows[0] if rows else None
-
-
 def wait_reconciled(s: Settings, windows: list[Window], until: datetime) -> dict[Window, dict]:
     """Until each window's audit point says ok; a mismatch fails at once."""
     got: dict[Window, dict] = {}
@@ -205,44 +107,6 @@ def wait_reconciled(s: Settings, windows: list[Window], until: datetime) -> dict
 
 
 # -- runs of one window ---------------------------------------------------------------------------
-def run_at(api: AirflowApi, dag_id: str, logical: datetime) -> dict:
-    runs = [r for r in api.runs(dag_id, logical_date_gte=iso(logical), logical_date_lte=iso(logical))]
-    assert len(runs) == 1, runs
-    return runs[0]
-
-
-def task(api: AirflowApi, dag_id: str, run_id: str, task_id: str) -> dict:
-    return next(t for t in api.task_instances(dag_id, run_id) if t["task_id"] == task_id)
-
-
-def reconcile_instance(api: AirflowApi, w: Window, after: datetime) -> tuple[dict, dict]:
-    """The successful reconcile_window instance (and its run) that checked ``w``, newest first."""
-    for run in api.runs(RECONCILE_DAG, run_after_gte=iso(after), order_by="-run_after"):
-        for ti in api.task_instances(RECONCILE_DAG, run["dag_run_id"]):
-            if ti["task_id"] == "reconcile_window" and ti["state"] == "success" and ti["rendered_map_index"] == w.label():
-                return run, ti
-    raise AssertionError(f"no successful reconcile_window for {w.label()} after {after}")
-
-
-def timeline(api: AirflowApi, s: Settings, w: Window, after: datetime) -> dict[str, float]:
-    """Seconds after the window end at which each stage of the window was done."""
-    from carpipe.webhdfs import list_files, webhdfs
-
-    burst_run = run_at(api, BURST_DAG, w.start)["dag_run_id"]
-    report = api.xcom(BURST_DAG, burst_run, "burst")
-    spark_run = run_at(api, SPARK_DAG, w.start)["dag_run_id"]
-    _, rec = reconcile_instance(api, w, after)
-    closed = max(f.modified for f in list_files(webhdfs(s), w.hdfs_dir(s.hdfs_base_path)))
-    marks = {
-        "burst end (last ack)": parse_utc(report["ended_at"]),
-        "HDFS files closed (last mtime)": closed,
-        "Flume runner exited": parse_utc(task(api, BURST_DAG, burst_run, "flume_agent")["end_date"]),
-        "Influx written (Spark task end)": parse_utc(task(api, SPARK_DAG, spark_run, "spark_kafka_to_influx")["end_date"]),
-        "reconciled (ok)": parse_utc(rec["end_date"]),
-    }
-    return {k: round((v - w.end).total_seconds(), 1) for k, v in marks.items()}
-
-
 @pytest.fixture(scope="module")
 def two_windows(scratch, api):
     """Two consecutive windows that started after the switch, through setup -> burst (+Flume) ->
