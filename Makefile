@@ -4,6 +4,9 @@ SHELL := /bin/bash
 VENV  ?= $(CURDIR)/.venv
 PY    := $(VENV)/bin/python
 export PYTHONUNBUFFERED := 1
+# The stack's shape (carpipe/config.py PROFILES): embedded (one node each) or cluster (multi-node engines).
+PROFILE ?= $(or $(CARPIPE_PROFILE),embedded)
+export CARPIPE_PROFILE := $(PROFILE)
 CTL   := $(PY) -m stack.ctl
 
 .PHONY: install up down status logs clean distclean test unit bench constraints urls airflow
@@ -11,7 +14,7 @@ CTL   := $(PY) -m stack.ctl
 install:                ## install apt packages, the virtualenv and the JVM jars (idempotent)
 	@bash stack/install.sh
 
-up: install             ## start Kafka, HDFS, InfluxDB, Airflow and the generator; wait until healthy
+up: install             ## start Kafka, HDFS, InfluxDB, Airflow and the generator; wait until healthy (PROFILE=cluster: multi-node)
 	@$(CTL) up
 
 down:                   ## stop every service, keep the data

@@ -10,6 +10,12 @@ Secrets (``SECRET_FIELDS``) are also read from files, one per setting, in ``CARP
 the services get them without a secret in any rendered config or process environment; ``as_env`` leaves
 them out.
 
+**Profiles** (``CARPIPE_PROFILE``, ``make up PROFILE=cluster``): the shape of the stack ``make up`` runs on
+this machine, and so the defaults that follow from it. ``embedded`` (default) runs one node of each
+engine; ``cluster`` runs real multi-node engines (Kafka brokers, HDFS DataNodes, a Spark standalone
+master and workers), with replication to match, in its own state dir. ``PROFILES`` is the one place
+where they differ; an explicit ``CARPIPE_*`` setting still wins over its profile.
+
 ``python -m carpipe.config`` prints the resolved settings as ``CARPIPE_*=value`` lines for shell use,
 secrets as a comment saying whether they are set.
 """
@@ -19,6 +25,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -26,18 +33,45 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from carpipe.windows import check_length
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+# What stack/install.sh installs (JVM jars, stamps) lives here, shared by the profiles.
+INSTALL_DIR = Path(os.environ.get("CARPIPE_STATE_DIR") or REPO_ROOT / ".state")
+
+# Per profile, the settings whose defaults differ from the embedded one-node stack.
+PROFILES: dict[str, dict[str, Any]] = {
+    "embedded": {},
+    "cluster": {
+        "state_dir": INSTALL_DIR / "cluster",
+        "kafka_brokers": 3, "topic_replication_factor": 3, "topic_min_insync_replicas": 2,
+        "hdfs_datanodes": 3, "hdfs_replication": 3,
+        "spark_workers": 2, "spark_shuffle_partitions": 2,  # one per worker core
+        "airflow_executor": "CeleryExecutor", "celery_workers": 2,
+    },
+}
+PROFILE = os.environ.get("CARPIPE_PROFILE") or "embedded"
+if PROFILE not in PROFILES:
+    raise SystemExit(f"CARPIPE_PROFILE={PROFILE!r}: not one of {', '.join(PROFILES)}")
 SECRETS_DIR = Path(os.environ.get("CARPIPE_SECRETS_DIR")
-                   or Path(os.environ.get("CARPIPE_STATE_DIR", REPO_ROOT / ".state")) / "secrets")
-SECRET_FIELDS = ("influx_password", "generator_token", "kafka_sasl_password")
+                   or Path(os.environ.get("CARPIPE_STATE_DIR") or PROFILES[PROFILE].get("state_dir", INSTALL_DIR))
+                   / "secrets")
+SECRET_FIELDS = ("influx_password", "generator_token", "kafka_sasl_password", "redis_password")
+# Node i (from 0) of a multi-node engine listens on each of its base ports plus i times this.
+NODE_PORT_STEP = {"kafka": 2, "datanode": 100, "spark_worker": 1}
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CARPIPE_", extra="ignore",
                                       secrets_dir=SECRETS_DIR if SECRETS_DIR.is_dir() else None)
 
-    # -- the embedded stack: where it keeps state and which loopback ports it binds --
-    state_dir: Path = REPO_ROOT / ".state"
+    # -- the embedded stack: its profile, where it keeps state and which loopback ports it binds --
+    profile: Literal["embedded", "cluster"] = "embedded"
+    state_dir: Path = INSTALL_DIR
     bind_host: str = "127.0.0.1"
+    # Nodes per engine (the profile's). Node i's ports: the base ports + i x NODE_PORT_STEP.
+    kafka_brokers: int = Field(default=1, ge=1)
+    hdfs_datanodes: int = Field(default=1, ge=1)
+    spark_workers: int = Field(default=0, ge=0)  # 0: the job runs in local mode, no Spark servers
+    celery_workers: int = Field(default=0, ge=0)  # with airflow_executor CeleryExecutor
+    hdfs_replication: int = Field(default=1, ge=1)
     kafka_port: int = 9092
     kafka_controller_port: int = 9093
     hdfs_rpc_port: int = 9000
@@ -49,6 +83,11 @@ class Settings(BaseSettings):
     airflow_port: int = 8080
     generator_port: int = 5000
     postgres_port: int = 5432  # Airflow's metadata DB
+    spark_master_port: int = 7077
+    spark_master_ui_port: int = 8081
+    spark_worker_port: int = 7078
+    spark_worker_ui_port: int = 8091
+    redis_port: int = 6379  # the Celery broker (cluster profile)
     supervisor_port: int = 9001
 
     # -- client endpoints (default to the embedded services; point them at real clusters) --
@@ -58,7 +97,7 @@ class Settings(BaseSettings):
     influx_url: str = ""
     airflow_url: str = ""
     generator_url: str = ""
-    spark_master: str = "local[2]"
+    spark_master: str = ""  # default: the profile's standalone master, local[2] without one
     # The address Spark executors reach the driver at (the spark_default connection's `driver-host` extra).
     spark_driver_host: str = ""
     # The window job's resources (spark-submit). In local mode the driver's heap holds the whole job
@@ -98,6 +137,12 @@ class Settings(BaseSettings):
     influx_user: str = "carpipe"
     influx_password: str = Field(default="", repr=False)
     airflow_user: str = "admin"
+    redis_password: str = Field(default="", repr=False)  # the Celery broker's (generated by `make up`)
+
+    # -- Airflow's executor; the queue of the Flume task: the one worker serving it owns the agent's
+    # file channel and turn lock, which live on its local disk --
+    airflow_executor: Literal["LocalExecutor", "CeleryExecutor"] = "LocalExecutor"
+    flume_queue: str = "flume"
 
     # -- cadence: window length, burst length inside it, grace after a window closes --
     window_seconds: int = 15 * 60
@@ -116,11 +161,20 @@ class Settings(BaseSettings):
     generator_max_burst_events: int = 6_000_000
     generator_max_active_bursts: int = 2
 
+    @model_validator(mode="before")
+    @classmethod
+    def _profile_defaults(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        profile = data.get("profile") or "embedded"
+        return {**PROFILES.get(profile, {}), **data}
+
     @model_validator(mode="after")
     def _default_endpoints(self) -> "Settings":
         h = self.bind_host
         defaults = {
-            "kafka_bootstrap": f"{h}:{self.kafka_port}",
+            "kafka_bootstrap": ",".join(f"{h}:{port}" for port, _ in self.kafka_node_ports()),
+            "spark_master": f"spark://{h}:{self.spark_master_port}" if self.spark_workers else "local[2]",
             "hdfs_url": f"hdfs://{h}:{self.hdfs_rpc_port}",
             "webhdfs_url": f"http://{h}:{self.hdfs_http_port}",
             "influx_url": f"http://{h}:{self.influx_port}",
@@ -136,11 +190,33 @@ class Settings(BaseSettings):
         check_length(self.window_seconds)
         if self.burst_seconds > self.window_seconds:
             raise ValueError("burst_seconds must not exceed window_seconds")
+        if (self.airflow_executor == "CeleryExecutor") != (self.celery_workers > 0):
+            raise ValueError("CeleryExecutor needs celery_workers > 0, and celery workers need the CeleryExecutor")
+        if self.topic_min_insync_replicas > self.topic_replication_factor:
+            raise ValueError("topic_min_insync_replicas must not exceed topic_replication_factor")
         return self
+
+    def kafka_node_ports(self) -> list[tuple[int, int]]:
+        """(broker, controller) port of each Kafka node of the embedded stack."""
+        step = NODE_PORT_STEP["kafka"]
+        return [(self.kafka_port + i * step, self.kafka_controller_port + i * step)
+                for i in range(self.kafka_brokers)]
+
+    def datanode_node_ports(self) -> list[tuple[int, int, int]]:
+        """(data transfer, HTTP, IPC) port of each HDFS DataNode of the embedded stack."""
+        step = NODE_PORT_STEP["datanode"]
+        return [(self.datanode_port + i * step, self.datanode_http_port + i * step,
+                 self.datanode_ipc_port + i * step) for i in range(self.hdfs_datanodes)]
+
+    def spark_worker_node_ports(self) -> list[tuple[int, int]]:
+        """(RPC, web UI) port of each Spark standalone worker of the embedded stack."""
+        step = NODE_PORT_STEP["spark_worker"]
+        return [(self.spark_worker_port + i * step, self.spark_worker_ui_port + i * step)
+                for i in range(self.spark_workers)]
 
     @property
     def jars_dir(self) -> Path:
-        return self.state_dir / "jars"
+        return INSTALL_DIR / "jars"
 
     @property
     def logs_dir(self) -> Path:

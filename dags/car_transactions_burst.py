@@ -132,6 +132,9 @@ def car_transactions_burst():
         env=p["flume_env"],
         append_env=True,
         cwd=str(REPO_ROOT),
+        # Under Celery, the one worker serving this queue runs every agent: the file channel and the
+        # turn lock are on its local disk (LocalExecutor ignores queues).
+        queue=S.flume_queue,
         execution_timeout=timedelta(seconds=turn_timeout + 2 * S.window_seconds + S.grace_seconds + 300),
     )
     burst(p["window_start"], p["window_seconds"], p["overrides"])

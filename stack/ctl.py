@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from carpipe.config import SECRETS_DIR, env_name, get_settings
+from carpipe.config import INSTALL_DIR, PROFILES, SECRETS_DIR, env_name, get_settings
 from carpipe.connections import airflow_connections
 from carpipe.influx import client_from_settings
 from stack import health, influx_admin
@@ -37,15 +37,16 @@ def supervisorctl(*args: str, check: bool = False) -> subprocess.CompletedProces
                           capture_output=True, text=True, check=check)
 
 
-def supervisord_running() -> bool:
-    pidfile = s.state_dir / "supervisord.pid"
+def supervisord_running(state_dir: Path | None = None) -> bool:
+    """Whether the supervisord of the stack in ``state_dir`` (this profile's by default) is alive."""
+    pidfile = (state_dir or s.state_dir) / "supervisord.pid"
     if not pidfile.exists():
         return False
     try:
         os.kill(int(pidfile.read_text().strip()), 0)
     except (ValueError, ProcessLookupError):
         return False
-    return supervisorctl("pid").returncode == 0
+    return state_dir is not None or supervisorctl("pid").returncode == 0
 
 
 def run_once(done: Path, what: str, cmd: list[str], env: dict | None = None,
@@ -66,8 +67,9 @@ def run_once(done: Path, what: str, cmd: list[str], env: dict | None = None,
 
 
 def initialise() -> None:
-    run_once(stack.kafka_data / "meta.properties", "formatting Kafka KRaft storage",
-             stack.kafka_format_command())
+    for name in stack.kafka_names():
+        run_once(stack.kafka_data(name) / "meta.properties", f"formatting {name}'s KRaft storage",
+                 stack.kafka_format_command(name))
     run_once(stack.namenode_dir / "current" / "VERSION", "formatting the HDFS NameNode",
              stack.namenode_format_command())
     if stack.postgres.prepare():
@@ -131,10 +133,14 @@ def supervisor_states() -> dict[str, str]:
 
 def generate_secrets() -> None:
     """First start: the generated credentials (kept in the secrets dir, so later starts reuse them)."""
-    for name in ("generator_token", "influx_password"):
+    for name in ("generator_token", "influx_password", *(("redis_password",) if s.celery_workers else ())):
         if not getattr(s, name):
             setattr(s, name, secrets.token_urlsafe(32))
     store_secrets(s)
+    if s.celery_workers:
+        for path, text in stack.redis.secret_files(s.redis_password).items():
+            write_private(path, text)
+        stack.redis.home.mkdir(parents=True, exist_ok=True, mode=0o700)
     passwords = json.loads(AIRFLOW_PASSWORDS.read_text()) if AIRFLOW_PASSWORDS.exists() else {}
     if s.airflow_user not in passwords:
         write_private(AIRFLOW_PASSWORDS, json.dumps({**passwords, s.airflow_user: secrets.token_urlsafe(16)}))
@@ -147,8 +153,23 @@ def start(names: list[str]) -> None:
         supervisorctl("start", *stopped)
 
 
+def other_profile_running() -> str | None:
+    """The profile whose stack runs on this machine now, if not this one: both bind the same ports."""
+    for name, profile in PROFILES.items():
+        state = Path(profile.get("state_dir", INSTALL_DIR))
+        if name != s.profile and state != s.state_dir and supervisord_running(state):
+            return name
+    return None
+
+
 def up(args) -> None:
     t0 = time.monotonic()
+    if other := other_profile_running():
+        sys.exit(f"the {other} profile's stack is running on this machine: `make down PROFILE={other}` first")
+    say(f"profile {s.profile}: {s.kafka_brokers} Kafka broker(s), {s.hdfs_datanodes} DataNode(s), "
+        f"Spark {s.spark_master}" + (f" with {s.spark_workers} worker(s)" if s.spark_workers else "")
+        + f", Airflow {s.airflow_executor}" + (f" with {s.celery_workers} worker(s)" if s.celery_workers else "")
+        + f"; state in {s.state_dir}")
     generate_secrets()
     programs = stack.render()
     initialise()
@@ -258,7 +279,9 @@ def logs(args) -> None:
 
 def clean(args) -> None:
     down(args)
-    for sub in ("kafka", "hdfs", "influxdb", "postgres", "airflow", "logs", "conf", "flume", "supervisor.sock"):
+    nodes = [p.name for p in stack.programs() if (s.state_dir / p.name).exists()]  # kafka-N, spark-worker-N, ...
+    for sub in ("kafka", "hdfs", *nodes, "influxdb", "postgres", "airflow", "logs", "conf", "flume",
+                "supervisor.sock"):
         path = s.state_dir / sub
         if path.is_dir():
             shutil.rmtree(path)

@@ -2,22 +2,30 @@
 
 from __future__ import annotations
 
+import json
 from typing import Callable
 
 import requests
 
 from carpipe.config import Settings
 from carpipe.influx import client_from_settings
+from carpipe.kafka_clients import librdkafka
 from stack.postgres import DB_NAME, DB_USER, PGPASS, Postgres
 
 
-def _kafka(s: Settings) -> str:
-    from confluent_kafka.admin import AdminClient
+def _kafka_node(index: int) -> Callable[[Settings], str]:
+    def check(s: Settings) -> str:
+        from confluent_kafka.admin import AdminClient
 
-    # log_level 0: while the broker starts, librdkafka would log every refused connection; the
-    # probe's own exception already says what is wrong.
-    md = AdminClient({"bootstrap.servers": s.kafka_bootstrap, "log_level": 0}).list_topics(timeout=3)
-    return f"{len(md.brokers)} broker(s), {len(md.topics)} topic(s)"
+        # Only this node as bootstrap: it answers itself. log_level 0: while the broker starts,
+        # librdkafka would log every refused connection; the probe's own exception says what is wrong.
+        port = s.kafka_node_ports()[index][0]
+        md = AdminClient({**librdkafka(s), "bootstrap.servers": f"{s.bind_host}:{port}",
+                          "log_level": 0}).list_topics(timeout=3)
+        if len(md.brokers) < s.kafka_brokers:
+            raise RuntimeError(f"{len(md.brokers)} of {s.kafka_brokers} brokers registered")
+        return f"node {index + 1}: {len(md.brokers)} broker(s), {len(md.topics)} topic(s)"
+    return check
 
 
 def _namenode(s: Settings) -> str:
@@ -35,11 +43,39 @@ def _nn_jmx(s: Settings, bean: str) -> dict:
     return r.json()["beans"][0]
 
 
-def _datanode(s: Settings) -> str:
-    live = _nn_jmx(s, "Hadoop:service=NameNode,name=FSNamesystemState")["NumLiveDataNodes"]
-    if live < 1:
-        raise RuntimeError("no live DataNode registered with the NameNode")
-    return f"{live} live DataNode(s)"
+def _datanode(index: int) -> Callable[[Settings], str]:
+    def check(s: Settings) -> str:
+        live = json.loads(_nn_jmx(s, "Hadoop:service=NameNode,name=NameNodeInfo")["LiveNodes"])
+        address = f"{s.bind_host}:{s.datanode_node_ports()[index][0]}"
+        if address not in {node.get("xferaddr") for node in live.values()}:
+            raise RuntimeError(f"DataNode {address} not live at the NameNode ({len(live)} live)")
+        return f"{address} live, {len(live)} live DataNode(s)"
+    return check
+
+
+def _spark_master_state(s: Settings) -> dict:
+    r = requests.get(f"http://{s.bind_host}:{s.spark_master_ui_port}/json/", timeout=3)
+    r.raise_for_status()
+    return r.json()
+
+
+def _spark_master(s: Settings) -> str:
+    state = _spark_master_state(s)
+    if state.get("status") != "ALIVE":
+        raise RuntimeError(f"master status {state.get('status')}")
+    alive = [w for w in state.get("workers", []) if w.get("state") == "ALIVE"]
+    return f"{state['url']}, {len(alive)} worker(s) alive"
+
+
+def _spark_worker(index: int) -> Callable[[Settings], str]:
+    def check(s: Settings) -> str:
+        port = s.spark_worker_node_ports()[index][0]
+        worker = [w for w in _spark_master_state(s).get("workers", [])
+                  if w.get("port") == port and w.get("state") == "ALIVE"]
+        if not worker:
+            raise RuntimeError(f"no ALIVE worker on port {port} registered with the master")
+        return f"registered, {worker[0]['cores']} core(s), {worker[0]['memory']} MB"
+    return check
 
 
 def _influx_ping(s: Settings) -> str:
@@ -83,6 +119,33 @@ def _airflow_component(component: str) -> Callable[[Settings], str]:
     return check
 
 
+def _redis(s: Settings) -> str:
+    import redis
+
+    client = redis.Redis(host=s.bind_host, port=s.redis_port, password=s.redis_password, socket_timeout=3)
+    client.ping()
+    return f"Redis {client.info('server')['redis_version']}, logs in"
+
+
+def _celery_worker(index: int) -> Callable[[Settings], str]:
+    def check(s: Settings) -> str:
+        from celery import Celery
+
+        from stack.broker import BROKER_URL_FILE
+        from stack.services import Stack, celery_hostname
+
+        node = celery_hostname(Stack(s).celery_worker_names()[index])
+        app = Celery(broker=BROKER_URL_FILE.read_text())
+        try:
+            replies = app.control.ping(destination=[node], timeout=2)
+        finally:
+            app.close()
+        if not replies:
+            raise RuntimeError(f"{node} does not answer a Celery ping")
+        return f"{node} answers"
+    return check
+
+
 def _generator(s: Settings) -> str:
     r = requests.get(f"{s.generator_url}/healthz", timeout=5)
     if r.status_code != 200:
@@ -92,16 +155,30 @@ def _generator(s: Settings) -> str:
 
 CHECKS: dict[str, Callable[[Settings], str]] = {
     "postgres": _postgres,
-    "kafka": _kafka,
     "hdfs-namenode": _namenode,
-    "hdfs-datanode": _datanode,
     "influxdb": _influx,
+    "spark-master": _spark_master,
+    "redis": _redis,
     "airflow-api-server": _airflow_component("api_server"),
     "airflow-scheduler": _airflow_component("scheduler"),
     "airflow-dag-processor": _airflow_component("dag_processor"),
     "airflow-triggerer": _airflow_component("triggerer"),
     "generator": _generator,
 }
+# The engines of several nodes: ``name`` alone (one node) or ``name-1`` ... ``name-N``.
+NODE_CHECKS: dict[str, Callable[[int], Callable[[Settings], str]]] = {
+    "kafka": _kafka_node, "hdfs-datanode": _datanode, "spark-worker": _spark_worker,
+    "airflow-celery-worker": _celery_worker,
+}
+
+
+def probe_for(name: str) -> Callable[[Settings], str]:
+    if name in CHECKS:
+        return CHECKS[name]
+    base, _, number = name.rpartition("-")
+    if base in NODE_CHECKS and number.isdigit():
+        return NODE_CHECKS[base](int(number) - 1)
+    return NODE_CHECKS[name](0)
 
 
 # Servers answering before their first login exists (stack.ctl bootstraps it then).
@@ -119,7 +196,7 @@ def _run(probe: Callable[[Settings], str], s: Settings) -> tuple[bool, str]:
 
 
 def check(name: str, s: Settings) -> tuple[bool, str]:
-    return _run(CHECKS[name], s)
+    return _run(probe_for(name), s)
 
 
 def reachable(name: str, s: Settings) -> tuple[bool, str]:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the embedded stack needs and is missing; a second run installs nothing.
-#   1. Debian packages (JDK 17, Maven, InfluxDB, PostgreSQL 15, libkrb5-dev for gssapi) via apt, only when absent;
+#   1. Debian packages (JDK 17, Maven, InfluxDB, PostgreSQL 15, Redis 7, libkrb5-dev for gssapi) via apt, only when absent;
 #   2. the virtualenv from requirements.txt + constraints.txt (re-done only when those files change);
 #   3. the JVM jars from stack/jvm/pom.xml into $STATE/jars (re-done only when a pom changes).
 set -euo pipefail
@@ -21,6 +21,7 @@ command -v mvn >/dev/null || need+=(maven)
 command -v influxd >/dev/null || need+=(influxdb)
 dpkg -s libkrb5-dev >/dev/null 2>&1 || need+=(libkrb5-dev)
 [ -x /usr/lib/postgresql/15/bin/postgres ] || need+=(postgresql-15)   # Airflow's metadata DB (stack/postgres.py)
+command -v redis-server >/dev/null || need+=(redis-server)   # the cluster profile's Celery broker (stack/redis.py)
 command -v gcc >/dev/null || need+=(gcc)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
 command -v chromium >/dev/null || need+=(chromium)   # headless browser of the /dashboard test (Playwright drives it)
@@ -33,6 +34,10 @@ if [ ${#need[@]} -gt 0 ]; then
     echo 'create_main_cluster = false' > /etc/postgresql-common/createcluster.d/carpipe.conf
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${need[@]}"
+  # The stack runs its own Redis in the state dir: not the package's system-wide, password-less one.
+  if [[ " ${need[*]} " == *" redis-server "* ]] && pgrep -f '^/usr/bin/redis-server .*:6379' >/dev/null; then
+    service redis-server stop || true
+  fi
 fi
 
 # -- 2. Python virtualenv --------------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+import socket
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,7 @@ from pathlib import Path
 from carpipe.config import REPO_ROOT, SECRET_FIELDS, SECRETS_DIR, Settings, env_name
 from carpipe.jvm import LOG4J2_CONSOLE, hadoop_java, java, java_home, log4j1_console
 from stack.postgres import PGPASS, Postgres, server_user
+from stack.broker import BROKER_URL_FILE, Redis
 
 # The Airflow UI/API users' passwords (Airflow's simple auth manager), created by stack.ctl before
 # Airflow starts so Airflow never generates one into a world-readable file and its log.
@@ -50,6 +52,16 @@ def store_secrets(s: Settings, directory: Path = SECRETS_DIR) -> list[Path]:
 
 def venv_bin() -> Path:
     return Path(sys.executable).parent
+
+
+def celery_hostname(worker: str) -> str:
+    """A Celery worker's node name: the program's name at this machine's host name."""
+    return f"{worker}@{socket.gethostname()}"
+
+
+def spark_home() -> Path:
+    """The pyspark wheel: Spark's jars and launch scripts (spark-submit, spark-class)."""
+    return Path(importlib.util.find_spec("pyspark").origin).parent
 
 
 def hadoop_site(props: dict[str, str]) -> str:
@@ -126,56 +138,64 @@ class Stack:
         self.state = settings.state_dir
         self.conf = self.state / "conf"
 
-    # -- Kafka (KRaft combined mode) --------------------------------------------------------
-    @property
-    def kafka_props(self) -> Path:
-        return self.conf / "kafka" / "server.properties"
+    # -- Kafka (KRaft, every node broker and controller) ----------------------------------------
+    def kafka_names(self) -> list[str]:
+        """Program names of the Kafka nodes: ``kafka`` alone, or ``kafka-1`` ... ``kafka-N``."""
+        n = self.s.kafka_brokers
+        return ["kafka"] if n == 1 else [f"kafka-{i + 1}" for i in range(n)]
 
-    @property
-    def kafka_data(self) -> Path:
-        return self.state / "kafka" / "data"
+    def kafka_props(self, name: str) -> Path:
+        return self.conf / name / "server.properties"
 
-    def kafka(self) -> Program:
-        s = self.s
+    def kafka_data(self, name: str) -> Path:
+        return self.state / name / "data"
+
+    def kafka(self, index: int) -> Program:
+        s, h = self.s, self.s.bind_host
+        name = self.kafka_names()[index]
+        port, controller_port = s.kafka_node_ports()[index]
+        voters = ",".join(f"{i + 1}@{h}:{c}" for i, (_, c) in enumerate(s.kafka_node_ports()))
+        rf, isr = s.topic_replication_factor, s.topic_min_insync_replicas
         props = {
             "process.roles": "broker,controller",
-            "node.id": 1,
-            "controller.quorum.voters": f"1@{s.bind_host}:{s.kafka_controller_port}",
-            "listeners": f"PLAINTEXT://{s.bind_host}:{s.kafka_port},"
-                         f"CONTROLLER://{s.bind_host}:{s.kafka_controller_port}",
-            "advertised.listeners": f"PLAINTEXT://{s.bind_host}:{s.kafka_port}",
+            "node.id": index + 1,
+            "controller.quorum.voters": voters,
+            "listeners": f"PLAINTEXT://{h}:{port},CONTROLLER://{h}:{controller_port}",
+            "advertised.listeners": f"PLAINTEXT://{h}:{port}",
             "controller.listener.names": "CONTROLLER",
             "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
             "inter.broker.listener.name": "PLAINTEXT",
-            "log.dirs": self.kafka_data,
+            "log.dirs": self.kafka_data(name),
             "num.partitions": s.topic_partitions,
-            "offsets.topic.replication.factor": 1,
-            "transaction.state.log.replication.factor": 1,
-            "transaction.state.log.min.isr": 1,
-            "share.coordinator.state.topic.replication.factor": 1,
-            "share.coordinator.state.topic.min.isr": 1,
-            "min.insync.replicas": 1,
-            "default.replication.factor": 1,
+            # Kafka's internal topics replicated like ours (consumer offsets: Flume's resume point).
+            "offsets.topic.replication.factor": rf,
+            "transaction.state.log.replication.factor": rf,
+            "transaction.state.log.min.isr": isr,
+            "share.coordinator.state.topic.replication.factor": rf,
+            "share.coordinator.state.topic.min.isr": isr,
+            "min.insync.replicas": isr,
+            "default.replication.factor": rf,
             "group.initial.rebalance.delay.ms": 0,
             "auto.create.topics.enable": "false",
             "log.retention.hours": 168,
         }
-        log4j = self.conf / "kafka" / "log4j2.properties"
+        log4j = self.conf / name / "log4j2.properties"
         return Program(
-            "kafka",
-            java(self.s, "kafka", "kafka.Kafka", str(self.kafka_props), heap="768m",
+            name,
+            java(self.s, "kafka", "kafka.Kafka", str(self.kafka_props(name)), heap="768m",
                       opts=[f"-Dlog4j2.configurationFile={log4j}",
                             f"-Dkafka.logs.dir={s.logs_dir}"]),
-            files={self.kafka_props: properties(props),
+            files={self.kafka_props(name): properties(props),
                    log4j: LOG4J2_CONSOLE.replace("{level}", "info")
                    + "logger.kafka.name = kafka\nlogger.kafka.level = warn\n"
                      "logger.state.name = state.change.logger\nlogger.state.level = warn\n"},
             priority=10,
         )
 
-    def kafka_format_command(self) -> list[str]:
+    def kafka_format_command(self, name: str) -> list[str]:
+        # One cluster id for every node: they form one cluster.
         return java(self.s, "kafka", "kafka.tools.StorageTool", "format", "--ignore-formatted",
-                         "-t", "carpipe-embedded-kraft", "-c", str(self.kafka_props), heap="256m")
+                         "-t", "carpipe-embedded-kraft", "-c", str(self.kafka_props(name)), heap="256m")
 
     # -- HDFS -------------------------------------------------------------------------------
     @property
@@ -191,7 +211,7 @@ class Stack:
         s, h = self.s, self.s.bind_host
         core = {"fs.defaultFS": s.hdfs_url, "hadoop.tmp.dir": self.state / "hdfs" / "tmp"}
         hdfs = {
-            "dfs.replication": 1,
+            "dfs.replication": s.hdfs_replication,
             "dfs.namenode.name.dir": self.namenode_dir,
             "dfs.datanode.data.dir": self.state / "hdfs" / "data",
             "dfs.namenode.rpc-address": f"{h}:{s.hdfs_rpc_port}",
@@ -203,29 +223,58 @@ class Stack:
             "dfs.permissions.enabled": "false",
             "dfs.namenode.safemode.extension": 0,
             "dfs.namenode.safemode.min.datanodes": 0,
-            # A single DataNode: never try to replace it in a write pipeline.
-            "dfs.client.block.write.replace-datanode-on-failure.enable": "false",
             "dfs.namenode.heartbeat.recheck-interval": 15000,
         }
+        if s.hdfs_datanodes == 1:
+            # A single DataNode: never try to replace it in a write pipeline.
+            hdfs["dfs.client.block.write.replace-datanode-on-failure.enable"] = "false"
+        else:
+            # A write pipeline that loses a DataNode asks for a replacement, and goes on with the
+            # ones left when the cluster has none to spare (3 nodes, replication 3).
+            hdfs["dfs.client.block.write.replace-datanode-on-failure.best-effort"] = "true"
+        files = self.hadoop_conf_files(self.hadoop_conf, core, hdfs)
+        if s.hdfs_datanodes > 1:
+            for i in range(s.hdfs_datanodes):
+                files |= self.hadoop_conf_files(self.datanode_conf(i), core, {**hdfs, **self.datanode_site(i)})
+        return files
+
+    @staticmethod
+    def hadoop_conf_files(conf: Path, core: dict[str, object], hdfs: dict[str, object]) -> dict[Path, str]:
         return {
-            self.hadoop_conf / "core-site.xml": hadoop_site({k: str(v) for k, v in core.items()}),
-            self.hadoop_conf / "hdfs-site.xml": hadoop_site({k: str(v) for k, v in hdfs.items()}),
-            self.hadoop_conf / "log4j.properties": log4j1_console(
-                ("org.apache.hadoop.hdfs.StateChange", "BlockStateChange")),
-            self.hadoop_conf / "log4j2.properties": LOG4J2_CONSOLE.replace("{level}", "info"),
+            conf / "core-site.xml": hadoop_site({k: str(v) for k, v in core.items()}),
+            conf / "hdfs-site.xml": hadoop_site({k: str(v) for k, v in hdfs.items()}),
+            conf / "log4j.properties": log4j1_console(("org.apache.hadoop.hdfs.StateChange", "BlockStateChange")),
+            conf / "log4j2.properties": LOG4J2_CONSOLE.replace("{level}", "info"),
         }
 
-    def hdfs_java(self, main: str, *args: str, heap: str = "512m") -> list[str]:
-        return hadoop_java(self.s, main, *args, conf=self.hadoop_conf, heap=heap, opts=["-Dproc_hdfs"])
+    def hdfs_java(self, main: str, *args: str, heap: str = "512m", conf: Path | None = None) -> list[str]:
+        return hadoop_java(self.s, main, *args, conf=conf or self.hadoop_conf, heap=heap, opts=["-Dproc_hdfs"])
 
     def namenode(self) -> Program:
         return Program("hdfs-namenode",
                        self.hdfs_java("org.apache.hadoop.hdfs.server.namenode.NameNode"),
                        files=self.hadoop_files(), priority=10)
 
-    def datanode(self) -> Program:
-        return Program("hdfs-datanode",
-                       self.hdfs_java("org.apache.hadoop.hdfs.server.datanode.DataNode"),
+    def datanode_names(self) -> list[str]:
+        n = self.s.hdfs_datanodes
+        return ["hdfs-datanode"] if n == 1 else [f"hdfs-datanode-{i + 1}" for i in range(n)]
+
+    def datanode_conf(self, index: int) -> Path:
+        """Node ``index``'s configuration dir: the stack's, or with several DataNodes one of its own
+        (its data dir and ports)."""
+        return self.hadoop_conf if self.s.hdfs_datanodes == 1 else self.conf / self.datanode_names()[index]
+
+    def datanode_site(self, index: int) -> dict[str, object]:
+        h = self.s.bind_host
+        data, http, ipc = self.s.datanode_node_ports()[index]
+        return {"dfs.datanode.data.dir": self.state / self.datanode_names()[index] / "data",
+                "dfs.datanode.address": f"{h}:{data}", "dfs.datanode.http.address": f"{h}:{http}",
+                "dfs.datanode.ipc.address": f"{h}:{ipc}"}
+
+    def datanode(self, index: int) -> Program:
+        return Program(self.datanode_names()[index],
+                       self.hdfs_java("org.apache.hadoop.hdfs.server.datanode.DataNode",
+                                      conf=self.datanode_conf(index)),
                        files=self.hadoop_files(), priority=20)
 
     def namenode_format_command(self) -> list[str]:
@@ -261,7 +310,7 @@ class Stack:
             "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
             "AIRFLOW__CORE__PLUGINS_FOLDER": str(home / "plugins"),  # the project has no Airflow plugin
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__EXECUTOR": s.airflow_executor,
             # 2 cores: a handful of workers, not the default 32 (~5 GiB RSS).
             "AIRFLOW__CORE__PARALLELISM": "6",
             "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": "4",
@@ -282,14 +331,74 @@ class Stack:
                                      os.environ.get("PATH", "/usr/bin:/bin")]),
             "JAVA_HOME": str(java_home()),
             # SparkSubmitOperator runs the venv's spark-submit: the pyspark wheel is SPARK_HOME.
-            "SPARK_HOME": str(Path(importlib.util.find_spec("pyspark").origin).parent),
+            "SPARK_HOME": str(spark_home()),
             "PYSPARK_PYTHON": sys.executable,
             **s.as_env(),
+            **self.celery_env(),
         }
 
-    def airflow(self, component: str, *args: str) -> Program:
-        return Program(f"airflow-{component}", [str(venv_bin() / "airflow"), component, *args],
+    def celery_env(self) -> dict[str, str]:
+        if not self.s.celery_workers:
+            return {}
+        # The broker URL (with the password) from its 0600 file; results in the metadata DB (the
+        # provider's default, db+ the SQLAlchemy URL, password from PGPASSFILE).
+        return {"AIRFLOW__CELERY__BROKER_URL_CMD": f"cat {BROKER_URL_FILE}",
+                "AIRFLOW__CELERY__WORKER_CONCURRENCY": "3",
+                "AIRFLOW__CELERY__WORKER_ENABLE_REMOTE_CONTROL": "True"}
+
+    def airflow(self, component: str, *args: str, name: str | None = None) -> Program:
+        return Program(name or f"airflow-{component}", [str(venv_bin() / "airflow"), component, *args],
                        env=self.airflow_env(), priority=50, stopwaitsecs=60, autostart=False)
+
+    # -- Celery (the cluster profile's executor): Redis as broker, N workers -------------------
+    @property
+    def redis(self) -> Redis:
+        return Redis(self.s)
+
+    def redis_program(self) -> Program:
+        return Program("redis", self.redis.command(), files={self.redis.conf: self.redis.conf_text()},
+                       priority=5, startsecs=3)
+
+    def celery_worker_names(self) -> list[str]:
+        return [f"airflow-celery-worker-{i + 1}" for i in range(self.s.celery_workers)]
+
+    def celery_worker(self, index: int) -> Program:
+        name = self.celery_worker_names()[index]
+        # Worker 1 alone serves the Flume queue: the agent's file channel and turn lock are on its disk.
+        queues = "default," + self.s.flume_queue if index == 0 else "default"
+        # No log server (it would bind every interface): on one machine the api-server reads task
+        # logs from the shared log folder.
+        return self.airflow("celery", "worker", "--queues", queues, "--celery-hostname",
+                            celery_hostname(name), "--skip-serve-logs", name=name)
+
+    # -- Spark standalone (the profile's master and workers, from the pyspark wheel) ------------
+    def spark_env(self) -> dict[str, str]:
+        # SPARK_LOCAL_IP: every listener of the master, workers and executors (web UIs included,
+        # which would otherwise bind every interface) on the bind host.
+        return {"SPARK_HOME": str(spark_home()), "JAVA_HOME": str(java_home()),
+                "SPARK_LOCAL_IP": self.s.bind_host, "SPARK_LOG_DIR": str(self.s.logs_dir),
+                "PYSPARK_PYTHON": sys.executable, "SPARK_NO_DAEMONIZE": "1"}
+
+    def spark_master(self) -> Program:
+        s = self.s
+        return Program("spark-master",
+                       [str(spark_home() / "bin" / "spark-class"), "org.apache.spark.deploy.master.Master",
+                        "--host", s.bind_host, "--port", str(s.spark_master_port),
+                        "--webui-port", str(s.spark_master_ui_port)],
+                       env=self.spark_env(), priority=30)
+
+    def spark_worker(self, index: int) -> Program:
+        s = self.s
+        port, ui = s.spark_worker_node_ports()[index]
+        name = f"spark-worker-{index + 1}"
+        # One core each: two workers are two executors, the job's parallelism on 2 cores; the memory
+        # is what one executor asks for (spark.executor.memory).
+        return Program(name,
+                       [str(spark_home() / "bin" / "spark-class"), "org.apache.spark.deploy.worker.Worker",
+                        "--host", s.bind_host, "--port", str(port), "--webui-port", str(ui),
+                        "--cores", "1", "--memory", s.spark_executor_memory,
+                        "--work-dir", str(self.state / name), f"spark://{s.bind_host}:{s.spark_master_port}"],
+                       env=self.spark_env(), priority=40)
 
     # -- generator ------------------------------------------------------------------------
     def generator(self) -> Program:
@@ -304,12 +413,17 @@ class Stack:
         )
 
     def programs(self) -> list[Program]:
+        s = self.s
+        spark = [self.spark_master(), *map(self.spark_worker, range(s.spark_workers))] if s.spark_workers else []
+        celery = [self.redis_program()] if s.celery_workers else []
         return [
-            self.postgres_program(), self.kafka(), self.namenode(), self.datanode(), self.influxdb(),
+            self.postgres_program(), *celery, *map(self.kafka, range(s.kafka_brokers)), self.namenode(),
+            *map(self.datanode, range(s.hdfs_datanodes)), self.influxdb(), *spark,
             # Airflow's log servers bind every interface; with one machine the api-server reads
             # task logs from the shared log folder, so they are not started at all.
             self.airflow("api-server"), self.airflow("scheduler", "--skip-serve-logs"),
             self.airflow("dag-processor"), self.airflow("triggerer", "--skip-serve-logs"),
+            *map(self.celery_worker, range(s.celery_workers)),
             self.generator(),
         ]
 

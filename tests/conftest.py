@@ -25,8 +25,9 @@ def settings() -> Settings:
 
 def sick_services(s: Settings) -> dict[str, str]:
     from stack import health
+    from stack.services import Stack
 
-    return {name: detail for name in health.CHECKS for ok, detail in [health.check(name, s)] if not ok}
+    return {p.name: detail for p in Stack(s).programs() for ok, detail in [health.check(p.name, s)] if not ok}
 
 
 @pytest.fixture(scope="session")

@@ -102,6 +102,9 @@ def test_the_flume_agent_is_a_bash_operator_and_spark_a_spark_submit_operator(da
     spark = dagbag.dags["car_transactions_to_influx"].get_task("spark_kafka_to_influx")
     assert isinstance(flume, BashOperator) and "-m flume.runner --until" in flume.bash_command
     assert flume.bash_command.startswith("flock --verbose --wait ")  # waits for its group's turn
+    # under Celery, on the one worker that owns the file channel (tests/platform/test_profiles.py)
+    assert flume.queue == get_settings().flume_queue
+    assert {t.queue for t in dagbag.dags["car_transactions_burst"].tasks} - {flume.queue} == {"default"}
     assert isinstance(spark, SparkSubmitOperator) and spark.application.endswith("spark_apps/kafka_to_influx.py")
     assert not spark.packages
 
