@@ -107,16 +107,18 @@ def fmt(v) -> str:
 
 
 def report(rows: list[dict], raw_s: float, events: int, s) -> None:
-    console = Console()
+    console = Console(width=120)  # not 80 when logged to a file
+    # One column per window, a row per figure: fifteen figures side by side would not fit a log line.
     per_window = Table(title=f"pipeline cycle: {len(rows)} windows of {WINDOW_SECONDS}s, bursts of "
                              f"{RATE:,} ev/s x {BURST_SECONDS}s, Spark {s.spark_master}")
-    cols = ["window", "outcome", "produced", "acknowledged", "burst ev/s", "kafka", "hdfs", "influx",
+    cols = ["outcome", "produced", "acknowledged", "burst ev/s", "kafka", "hdfs", "influx",
             "dead_lettered", "spark start (s after end)", "spark task s", "spark ev/s", "hdfs_latency_p95_s",
             "influx_latency_p95_s", "reconciled_lag_s"]
-    for c in cols:
-        per_window.add_column(c.replace("_", " "), justify="left" if c in ("window", "outcome") else "right")
+    per_window.add_column("window")
     for r in rows:
-        per_window.add_row(*(fmt(r.get(c)) for c in cols))
+        per_window.add_column(r["window"].replace("T", " ").removesuffix(":00Z") + " UTC", justify="right")
+    for c in cols:
+        per_window.add_row(c.replace("_", " "), *(fmt(r.get(c)) for r in rows))
     console.print(per_window)
     stages = Table(title="each stage done, seconds after the window end")
     marks = [m for r in rows if "timeline" in r for m in r["timeline"]]
