@@ -65,6 +65,8 @@ class Settings(BaseSettings):
     # -- the embedded stack: its profile, where it keeps state and which loopback ports it binds --
     profile: Literal["embedded", "cluster"] = "embedded"
     state_dir: Path = INSTALL_DIR
+    # The JVM jars stack/install.sh resolved (a setting, so every process of a profile finds them).
+    jars_dir: Path = INSTALL_DIR / "jars"
     bind_host: str = "127.0.0.1"
     # Nodes per engine (the profile's). Node i's ports: the base ports + i x NODE_PORT_STEP.
     kafka_brokers: int = Field(default=1, ge=1)
@@ -213,10 +215,6 @@ class Settings(BaseSettings):
         step = NODE_PORT_STEP["spark_worker"]
         return [(self.spark_worker_port + i * step, self.spark_worker_ui_port + i * step)
                 for i in range(self.spark_workers)]
-
-    @property
-    def jars_dir(self) -> Path:
-        return INSTALL_DIR / "jars"
 
     @property
     def logs_dir(self) -> Path:

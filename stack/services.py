@@ -385,7 +385,9 @@ class Stack:
                        [str(spark_home() / "bin" / "spark-class"), "org.apache.spark.deploy.master.Master",
                         "--host", s.bind_host, "--port", str(s.spark_master_port),
                         "--webui-port", str(s.spark_master_ui_port)],
-                       env=self.spark_env(), priority=30)
+                       # No REST submission server: it would take jobs from anyone on the host.
+                       env={**self.spark_env(), "SPARK_MASTER_OPTS": "-Dspark.master.rest.enabled=false"},
+                       priority=30)
 
     def spark_worker(self, index: int) -> Program:
         s = self.s

@@ -41,7 +41,9 @@ def test_cluster_profile_defaults_follow_from_its_nodes():
     assert s.kafka_bootstrap == "127.0.0.1:9092,127.0.0.1:9094,127.0.0.1:9096"
     assert s.spark_master == "spark://127.0.0.1:7077"
     assert (s.topic_replication_factor, s.topic_min_insync_replicas, s.hdfs_replication) == (3, 2, 3)
-    assert s.jars_dir == Settings().jars_dir  # the jars are installed once for both
+    assert s.jars_dir == Settings().jars_dir == INSTALL_DIR / "jars"  # the jars are installed once for both
+    # ... and the stack's processes, whose CARPIPE_STATE_DIR is the profile's, are told where
+    assert s.as_env()["CARPIPE_JARS_DIR"] == str(INSTALL_DIR / "jars")
     # an explicit setting still wins over the profile
     assert Settings(profile="cluster", topic_min_insync_replicas=3).topic_min_insync_replicas == 3
     with pytest.raises(ValueError, match="min_insync"):
@@ -82,6 +84,7 @@ def test_cluster_spark_is_a_standalone_master_and_two_one_core_workers_on_the_bi
     master, *workers = [p for p in stack.programs() if p.name.startswith("spark-")]
     assert master.command[1:] == ["org.apache.spark.deploy.master.Master", "--host", "127.0.0.1",
                                   "--port", "7077", "--webui-port", "8081"]
+    assert "-Dspark.master.rest.enabled=false" in master.env["SPARK_MASTER_OPTS"]  # no unauthenticated submissions
     assert [w.name for w in workers] == ["spark-worker-1", "spark-worker-2"]
     for w in workers:
         assert w.command[-1] == "spark://127.0.0.1:7077"
