@@ -18,6 +18,10 @@ os.environ.update({"AIRFLOW_HOME": tempfile.mkdtemp(prefix="carpipe-tests-airflo
                    "AIRFLOW__CORE__LOAD_EXAMPLES": "False"})
 
 
+# The node-failure tests need a second node to fail over to: collected on the cluster profile only.
+collect_ignore = [] if get_settings().profile == "cluster" else ["cluster"]
+
+
 @pytest.fixture(scope="session")
 def settings() -> Settings:
     return get_settings()
