@@ -23,6 +23,9 @@ from carpipe.kafka_clients import librdkafka
 from carpipe.topic import ensure_topic
 from generator.burst import Burst
 from generator.events import generate
+from stack import health
+from tests.flume.conftest import flume_case  # noqa: F401 - the fixture long_windows builds on
+from tests.flume.test_exactly_once import long_windows, restart_mid_burst  # noqa: F401
 from tests.generator.kafka_tools import end_offsets, new_records, read_range
 from tests.generator.test_broker_outage import supervisorctl
 from tests.generator.test_burst import burst_result, cli_env
@@ -143,3 +146,12 @@ def test_kill_9_of_a_spark_worker_mid_job_the_job_succeeds_with_exact_counts(sta
     while sum(w["state"] == "ALIVE" for w in spark_master_state(s)["workers"]) < s.spark_workers:
         assert time.monotonic() < deadline, "the killed worker did not come back"
         time.sleep(2)
+
+
+def test_kill_9_of_a_datanode_while_flume_writes_every_offset_once(long_windows):
+    """The block pipeline loses a node mid-write: the sink goes on with the other two (best-effort
+    replacement), and HDFS holds every offset once."""
+    s = long_windows.settings
+    restart_mid_burst(long_windows, "hdfs-datanode-1",
+                      lambda: all(health.check(f"hdfs-datanode-{i + 1}", s)[0] for i in range(s.hdfs_datanodes)),
+                      seed=31, kill=True)

@@ -127,14 +127,20 @@ def test_a_kill_between_close_and_rename_is_committed_once(flume_case):
     case.assert_each_offset_once()
 
 
-def restart_mid_burst(case, program: str, healthy, seed: int) -> None:
+def restart_mid_burst(case, program: str, healthy, seed: int, kill: bool = False) -> None:
+    """``program`` restarted (or with ``kill``, SIGKILLed and so restarted by supervisord) while the
+    agent writes a burst; then every offset in HDFS once."""
     producer = PacedProducer(case, 20_000, seed=seed, chunks=30)
     runner = case.start("--run-seconds", "90")
     try:
         assert runner.ready.wait(180), runner.output
         producer.start()
         wait_until(lambda: open_file_with_data(case), 120, "an open file with data", runner)
-        finished(supervisorctl(case.settings, "restart", program))
+        if kill:
+            ctl = supervisorctl(case.settings, "pid", program)
+            os.kill(int(ctl.communicate(timeout=30)[0]), signal.SIGKILL)
+        else:
+            finished(supervisorctl(case.settings, "restart", program))
         wait_until(healthy, 180, f"{program} healthy again")
         producer.finish()
     finally:
