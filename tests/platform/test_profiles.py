@@ -26,7 +26,7 @@ def cluster(tmp_path) -> Settings:
 
 
 def test_embedded_is_one_node_of_each_engine_in_local_spark(tmp_path):
-    s = Settings(state_dir=tmp_path)
+    s = Settings(profile="embedded", state_dir=tmp_path)
     assert (s.profile, s.kafka_bootstrap, s.spark_master) == ("embedded", "127.0.0.1:9092", "local[2]")
     assert (s.topic_replication_factor, s.topic_min_insync_replicas, s.hdfs_replication) == (1, 1, 1)
     names = [p.name for p in Stack(s).programs()]
@@ -47,7 +47,7 @@ def test_cluster_profile_defaults_follow_from_its_nodes():
     # an explicit setting still wins over the profile
     assert Settings(profile="cluster", topic_min_insync_replicas=3).topic_min_insync_replicas == 3
     with pytest.raises(ValueError, match="min_insync"):
-        Settings(topic_min_insync_replicas=2)
+        Settings(profile="embedded", topic_min_insync_replicas=2)
 
 
 def test_cluster_kafka_is_three_voters_replicating_everything(cluster):
@@ -93,7 +93,7 @@ def test_cluster_spark_is_a_standalone_master_and_two_one_core_workers_on_the_bi
 
 
 def test_no_two_listeners_of_a_profile_share_a_port(cluster, tmp_path):
-    for s in (cluster, Settings(state_dir=tmp_path)):
+    for s in (cluster, Settings(profile="embedded", state_dir=tmp_path)):
         ports = [*(p for node in s.kafka_node_ports() for p in node),
                  *(p for node in s.datanode_node_ports() for p in node),
                  *(p for node in s.spark_worker_node_ports() for p in node),
@@ -103,7 +103,7 @@ def test_no_two_listeners_of_a_profile_share_a_port(cluster, tmp_path):
 
 
 def test_every_program_of_both_profiles_has_a_health_probe(cluster, tmp_path):
-    for s in (cluster, Settings(state_dir=tmp_path)):
+    for s in (cluster, Settings(profile="embedded", state_dir=tmp_path)):
         for p in Stack(s).programs():
             assert callable(health.probe_for(p.name)), p.name
 

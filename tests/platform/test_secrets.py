@@ -16,8 +16,10 @@ from stack.services import Stack, store_secrets, write_private
 SECRET = 'pw-%(x)s-"q"-\\-,=-' + os.urandom(6).hex()  # what breaks supervisord's %-expansion and quoting
 
 
-def test_rendered_configs_are_private_and_hold_no_secret(tmp_path):
-    stack = Stack(Settings(state_dir=tmp_path, influx_password=SECRET, generator_token=SECRET))
+@pytest.mark.parametrize("profile", ["embedded", "cluster"])
+def test_rendered_configs_are_private_and_hold_no_secret(tmp_path, profile):
+    stack = Stack(Settings(profile=profile, state_dir=tmp_path, influx_password=SECRET, generator_token=SECRET,
+                           redis_password=SECRET))
     programs = stack.render()
     rendered = [p for p in tmp_path.rglob("*") if p.is_file()]
     assert stack.supervisor_conf in rendered and len(rendered) > 5
@@ -72,6 +74,8 @@ def test_the_running_stack_keeps_every_generated_secret_in_private_files_only(st
     found = {"generator token": stack_up.generator_token, "influx password": stack_up.influx_password,
              "metadata DB password": PGPASS.read_text().strip().rsplit(":", 1)[1],
              "airflow login": json.loads(AIRFLOW_PASSWORDS.read_text())[stack_up.airflow_user]}
+    if stack_up.celery_workers:  # the cluster profile's Celery broker
+        found["redis password"] = stack_up.redis_password
     assert all(len(v) >= 16 for v in found.values()), "the stack's secrets are generated"
     leaks = []
     for top in ("conf", "logs", "airflow", "flume"):
