@@ -9,7 +9,7 @@ PROFILE ?= $(or $(CARPIPE_PROFILE),embedded)
 export CARPIPE_PROFILE := $(PROFILE)
 CTL   := $(PY) -m stack.ctl
 
-.PHONY: install up down status logs clean distclean test unit bench constraints urls airflow
+.PHONY: install up down status logs clean distclean test test-cluster unit bench constraints urls airflow
 
 install:                ## install apt packages, the virtualenv and the JVM jars (idempotent)
 	@bash stack/install.sh
@@ -37,6 +37,11 @@ distclean: clean        ## also remove the venv and the jars
 
 test: up                ## bring the platform up if needed, then run the whole suite
 	@$(PY) -m pytest
+
+test-cluster:           ## the cluster profile (stops the embedded stack): up, node-failure tests, the e2e pipeline test
+	@$(MAKE) --no-print-directory down PROFILE=embedded
+	@$(MAKE) --no-print-directory up PROFILE=cluster
+	@CARPIPE_PROFILE=cluster $(PY) -m pytest tests/cluster tests/dags/test_pipeline_e2e.py
 
 unit: install           ## fast tests that need no service
 	@$(PY) -m pytest -m "not integration"
