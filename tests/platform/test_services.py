@@ -35,7 +35,7 @@ def new_topic(settings, name: str) -> str:
     from confluent_kafka.admin import AdminClient, NewTopic
 
     admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
-    admin.create_topics([NewTopic(name, 1, 1)])[name].result(30)
+    admin.create_topics([NewTopic(name, 1, settings.topic_replication_factor)])[name].result(30)
     return name
 
 
