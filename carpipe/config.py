@@ -198,23 +198,23 @@ class Settings(BaseSettings):
             raise ValueError("topic_min_insync_replicas must not exceed topic_replication_factor")
         return self
 
+    def _node_ports(self, engine: str, bases: tuple[int, ...], count: int) -> list[tuple[int, ...]]:
+        step = NODE_PORT_STEP[engine]
+        return [tuple(base + i * step for base in bases) for i in range(count)]
+
     def kafka_node_ports(self) -> list[tuple[int, int]]:
         """(broker, controller) port of each Kafka node of the embedded stack."""
-        step = NODE_PORT_STEP["kafka"]
-        return [(self.kafka_port + i * step, self.kafka_controller_port + i * step)
-                for i in range(self.kafka_brokers)]
+        return self._node_ports("kafka", (self.kafka_port, self.kafka_controller_port), self.kafka_brokers)
 
     def datanode_node_ports(self) -> list[tuple[int, int, int]]:
         """(data transfer, HTTP, IPC) port of each HDFS DataNode of the embedded stack."""
-        step = NODE_PORT_STEP["datanode"]
-        return [(self.datanode_port + i * step, self.datanode_http_port + i * step,
-                 self.datanode_ipc_port + i * step) for i in range(self.hdfs_datanodes)]
+        return self._node_ports("datanode", (self.datanode_port, self.datanode_http_port, self.datanode_ipc_port),
+                                self.hdfs_datanodes)
 
     def spark_worker_node_ports(self) -> list[tuple[int, int]]:
         """(RPC, web UI) port of each Spark standalone worker of the embedded stack."""
-        step = NODE_PORT_STEP["spark_worker"]
-        return [(self.spark_worker_port + i * step, self.spark_worker_ui_port + i * step)
-                for i in range(self.spark_workers)]
+        return self._node_ports("spark_worker", (self.spark_worker_port, self.spark_worker_ui_port),
+                                self.spark_workers)
 
     @property
     def logs_dir(self) -> Path:

@@ -37,10 +37,14 @@ def _namenode(s: Settings) -> str:
     return "WebHDFS answers, out of safe mode"
 
 
-def _nn_jmx(s: Settings, bean: str) -> dict:
-    r = requests.get(f"{s.webhdfs_url}/jmx", params={"qry": bean}, timeout=3)
+def _get_json(url: str, **params: str):
+    r = requests.get(url, params=params, timeout=3)
     r.raise_for_status()
-    return r.json()["beans"][0]
+    return r.json()
+
+
+def _nn_jmx(s: Settings, bean: str) -> dict:
+    return _get_json(f"{s.webhdfs_url}/jmx", qry=bean)["beans"][0]
 
 
 def _datanode(index: int) -> Callable[[Settings], str]:
@@ -53,14 +57,13 @@ def _datanode(index: int) -> Callable[[Settings], str]:
     return check
 
 
-def _spark_master_state(s: Settings) -> dict:
-    r = requests.get(f"http://{s.bind_host}:{s.spark_master_ui_port}/json/", timeout=3)
-    r.raise_for_status()
-    return r.json()
+def spark_master_state(s: Settings) -> dict:
+    """The standalone master's state: its workers and applications (its web UI's JSON)."""
+    return _get_json(f"http://{s.bind_host}:{s.spark_master_ui_port}/json/")
 
 
 def _spark_master(s: Settings) -> str:
-    state = _spark_master_state(s)
+    state = spark_master_state(s)
     if state.get("status") != "ALIVE":
         raise RuntimeError(f"master status {state.get('status')}")
     alive = [w for w in state.get("workers", []) if w.get("state") == "ALIVE"]
@@ -70,7 +73,7 @@ def _spark_master(s: Settings) -> str:
 def _spark_worker(index: int) -> Callable[[Settings], str]:
     def check(s: Settings) -> str:
         port = s.spark_worker_node_ports()[index][0]
-        worker = [w for w in _spark_master_state(s).get("workers", [])
+        worker = [w for w in spark_master_state(s).get("workers", [])
                   if w.get("port") == port and w.get("state") == "ALIVE"]
         if not worker:
             raise RuntimeError(f"no ALIVE worker on port {port} registered with the master")

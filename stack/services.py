@@ -54,6 +54,12 @@ def venv_bin() -> Path:
     return Path(sys.executable).parent
 
 
+def node_names(base: str, count: int, numbered: bool = False) -> list[str]:
+    """Program names of an engine's nodes: ``base`` for a single node (unless ``numbered``), else
+    ``base-1`` ... ``base-N`` (stack.health.probe_for reads them back)."""
+    return [base] if count == 1 and not numbered else [f"{base}-{i + 1}" for i in range(count)]
+
+
 def celery_hostname(worker: str) -> str:
     """A Celery worker's node name: the program's name at this machine's host name."""
     return f"{worker}@{socket.gethostname()}"
@@ -140,9 +146,7 @@ class Stack:
 
     # -- Kafka (KRaft, every node broker and controller) ----------------------------------------
     def kafka_names(self) -> list[str]:
-        """Program names of the Kafka nodes: ``kafka`` alone, or ``kafka-1`` ... ``kafka-N``."""
-        n = self.s.kafka_brokers
-        return ["kafka"] if n == 1 else [f"kafka-{i + 1}" for i in range(n)]
+        return node_names("kafka", self.s.kafka_brokers)
 
     def kafka_props(self, name: str) -> Path:
         return self.conf / name / "server.properties"
@@ -256,8 +260,7 @@ class Stack:
                        files=self.hadoop_files(), priority=10)
 
     def datanode_names(self) -> list[str]:
-        n = self.s.hdfs_datanodes
-        return ["hdfs-datanode"] if n == 1 else [f"hdfs-datanode-{i + 1}" for i in range(n)]
+        return node_names("hdfs-datanode", self.s.hdfs_datanodes)
 
     def datanode_conf(self, index: int) -> Path:
         """Node ``index``'s configuration dir: the stack's, or with several DataNodes one of its own
@@ -360,7 +363,7 @@ class Stack:
                        priority=5, startsecs=3)
 
     def celery_worker_names(self) -> list[str]:
-        return [f"airflow-celery-worker-{i + 1}" for i in range(self.s.celery_workers)]
+        return node_names("airflow-celery-worker", self.s.celery_workers, numbered=True)
 
     def celery_worker(self, index: int) -> Program:
         name = self.celery_worker_names()[index]
@@ -392,7 +395,7 @@ class Stack:
     def spark_worker(self, index: int) -> Program:
         s = self.s
         port, ui = s.spark_worker_node_ports()[index]
-        name = f"spark-worker-{index + 1}"
+        name = node_names("spark-worker", s.spark_workers, numbered=True)[index]
         # One core each: two workers are two executors, the job's parallelism on 2 cores; the memory
         # is what one executor asks for (spark.executor.memory).
         return Program(name,

@@ -27,7 +27,7 @@ from stack import health
 from tests.flume.conftest import flume_case  # noqa: F401 - the fixture long_windows builds on
 from tests.flume.test_exactly_once import long_windows, restart_mid_burst  # noqa: F401
 from tests.generator.kafka_tools import end_offsets, new_records, read_range
-from tests.generator.test_broker_outage import supervisorctl
+from tests.generator.test_broker_outage import program_pid
 from tests.generator.test_burst import burst_result, cli_env
 from tests.spark.jobrun import create_scratch, drop_scratch, run_job, scratch_settings, window_of
 
@@ -37,13 +37,6 @@ RATE, SECONDS = 5000, 20
 KILL_AFTER = 6.0  # seconds into the burst
 JOB_EVENTS = 300_000
 KILL_INTO_JOB = 15.0  # seconds after the job's executors are up
-
-
-def program_pid(settings, program: str) -> int:
-    ctl = supervisorctl(settings, "pid", program)
-    out, _ = ctl.communicate(timeout=30)
-    assert out.strip().isdigit() and int(out) > 0, f"{program} is not running: {out}"
-    return int(out)
 
 
 def replicas_in_sync(settings, topic: str) -> dict[int, tuple[int, int]]:
@@ -104,12 +97,6 @@ def test_kill_9_of_a_partition_leader_mid_burst_every_event_acknowledged_once(pr
           f"{time.monotonic() - killed:.1f}s after the kill")
 
 
-def spark_master_state(s) -> dict:
-    import requests
-
-    return requests.get(f"http://{s.bind_host}:{s.spark_master_ui_port}/json/", timeout=5).json()
-
-
 def test_kill_9_of_a_spark_worker_mid_job_the_job_succeeds_with_exact_counts(stack_up):
     import threading
 
@@ -123,7 +110,7 @@ def test_kill_9_of_a_spark_worker_mid_job_the_job_succeeds_with_exact_counts(sta
         job = threading.Thread(target=lambda: runs.append(run_job(s, window, "kafka", timeout=480)))
         job.start()
         deadline = time.monotonic() + 120
-        while not any(a["name"] == "kafka_to_influx" for a in spark_master_state(s)["activeapps"]):
+        while not any(a["name"] == "kafka_to_influx" for a in health.spark_master_state(s)["activeapps"]):
             assert time.monotonic() < deadline and job.is_alive(), "the job never registered with the master"
             time.sleep(1)
         time.sleep(KILL_INTO_JOB)
@@ -143,7 +130,7 @@ def test_kill_9_of_a_spark_worker_mid_job_the_job_succeeds_with_exact_counts(sta
     finally:
         drop_scratch(s)
     deadline = time.monotonic() + 120
-    while sum(w["state"] == "ALIVE" for w in spark_master_state(s)["workers"]) < s.spark_workers:
+    while sum(w["state"] == "ALIVE" for w in health.spark_master_state(s)["workers"]) < s.spark_workers:
         assert time.monotonic() < deadline, "the killed worker did not come back"
         time.sleep(2)
 

@@ -23,7 +23,7 @@ from carpipe.webhdfs import IN_USE_SUFFIX, files_since, webhdfs
 from carpipe.windows import UTC
 from tests.flume.conftest import delete_group
 from tests.flume.test_runner import events, now_iso, window_of
-from tests.generator.test_broker_outage import finished, kafka_healthy, supervisorctl
+from tests.generator.test_broker_outage import finished, kafka_healthy, program_pid, supervisorctl
 
 pytestmark = pytest.mark.integration
 
@@ -137,8 +137,7 @@ def restart_mid_burst(case, program: str, healthy, seed: int, kill: bool = False
         producer.start()
         wait_until(lambda: open_file_with_data(case), 120, "an open file with data", runner)
         if kill:
-            ctl = supervisorctl(case.settings, "pid", program)
-            os.kill(int(ctl.communicate(timeout=30)[0]), signal.SIGKILL)
+            os.kill(program_pid(case.settings, program), signal.SIGKILL)
         else:
             finished(supervisorctl(case.settings, "restart", program))
         wait_until(healthy, 180, f"{program} healthy again")

@@ -36,6 +36,12 @@ def supervisorctl(settings, action: str, program: str = "kafka") -> subprocess.P
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
+def program_pid(settings, program: str) -> int:
+    out, _ = supervisorctl(settings, "pid", program).communicate(timeout=30)
+    assert out.strip().isdigit() and int(out) > 0, f"{program} is not running: {out}"
+    return int(out)
+
+
 def finished(ctl: subprocess.Popen) -> None:
     out, _ = ctl.communicate(timeout=90)
     assert ctl.returncode == 0, f"{ctl.args[-2:]}: {out}"
