@@ -9,7 +9,12 @@ PROFILE ?= $(or $(CARPIPE_PROFILE),embedded)
 export CARPIPE_PROFILE := $(PROFILE)
 CTL   := $(PY) -m stack.ctl
 
-.PHONY: install up down status logs clean distclean test test-cluster unit bench constraints urls airflow
+# What the cluster profile's run of the suite covers (make test-cluster): its node failures, the
+# end-to-end pipeline (with Airflow's own processes failing) and the platform's checks of every node;
+# the rest does not depend on the stack's shape and runs on the embedded profile.
+CLUSTER_TESTS ?= tests/cluster tests/dags/test_pipeline_e2e.py tests/platform/test_services.py tests/platform/test_secrets.py
+
+.PHONY: install up down status logs clean distclean test test-embedded test-cluster unit bench constraints urls airflow
 
 install:                ## install apt packages, the virtualenv and the JVM jars (idempotent)
 	@bash stack/install.sh
@@ -35,13 +40,19 @@ clean: down             ## wipe service data on purpose (keeps the venv and jars
 distclean: clean        ## also remove the venv and the jars
 	rm -rf $(VENV) .state
 
-test: up                ## bring the platform up if needed, then run the whole suite
-	@$(PY) -m pytest
+test: install           ## both profiles in turn: test-embedded, then test-cluster (what CI runs)
+	@$(MAKE) --no-print-directory test-embedded
+	@$(MAKE) --no-print-directory test-cluster
 
-test-cluster:           ## the cluster profile (stops the embedded stack): up, node-failure tests, the e2e pipeline test
+test-embedded: install  ## the embedded stack (stops the cluster profile's): up if needed, the whole suite
+	@$(MAKE) --no-print-directory down PROFILE=cluster
+	@$(MAKE) --no-print-directory up PROFILE=embedded
+	@CARPIPE_PROFILE=embedded $(PY) -m pytest
+
+test-cluster: install   ## the cluster profile (stops the embedded stack): up if needed, CLUSTER_TESTS on it
 	@$(MAKE) --no-print-directory down PROFILE=embedded
 	@$(MAKE) --no-print-directory up PROFILE=cluster
-	@CARPIPE_PROFILE=cluster $(PY) -m pytest tests/cluster tests/dags/test_pipeline_e2e.py
+	@CARPIPE_PROFILE=cluster $(PY) -m pytest $(CLUSTER_TESTS)
 
 unit: install           ## fast tests that need no service
 	@$(PY) -m pytest -m "not integration"

@@ -100,7 +100,8 @@ class Settings(BaseSettings):
     airflow_url: str = ""
     generator_url: str = ""
     spark_master: str = ""  # default: the profile's standalone master, local[2] without one
-    # The address Spark executors reach the driver at (the spark_default connection's `driver-host` extra).
+    # The address of this host where its client-mode Spark drivers listen and executors reach them
+    # (SPARK_LOCAL_IP of the Airflow processes; on several worker hosts, each sets its own).
     spark_driver_host: str = ""
     # The window job's resources (spark-submit). In local mode the driver's heap holds the whole job
     # (the executors are its threads); shuffle partitions 0 = one per core the master offers.
@@ -145,6 +146,9 @@ class Settings(BaseSettings):
     # file channel and turn lock, which live on its local disk --
     airflow_executor: Literal["LocalExecutor", "CeleryExecutor"] = "LocalExecutor"
     flume_queue: str = "flume"
+    # How long a running task may go without a heartbeat before the scheduler fails it, and so retries
+    # it: the time to notice a task whose worker died (Airflow's default, 300 s, is one third of a window).
+    airflow_task_heartbeat_timeout: int = Field(default=90, ge=30)
 
     # -- cadence: window length, burst length inside it, grace after a window closes --
     window_seconds: int = 15 * 60

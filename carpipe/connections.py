@@ -11,8 +11,6 @@ from carpipe.config import Settings
 from carpipe.kafka_clients import librdkafka
 
 KAFKA_CONN = "kafka_default"
-# Our own extra of spark_default (the provider ignores it): where executors reach the client-mode driver.
-SPARK_DRIVER_HOST_EXTRA = "driver-host"
 SPARK_CONN = "spark_default"
 WEBHDFS_CONN = "webhdfs_default"
 INFLUX_CONN = "influxdb_default"
@@ -35,8 +33,7 @@ def airflow_connections(s: Settings) -> dict[str, dict]:
         KAFKA_CONN: {"conn_type": "kafka",
                           "extra": json.dumps(librdkafka(s))},
         SPARK_CONN: {"conn_type": "spark", "host": s.spark_master,
-                          "extra": json.dumps({"spark-binary": "spark-submit", "deploy-mode": "client",
-                                               SPARK_DRIVER_HOST_EXTRA: s.spark_driver_host})},
+                          "extra": json.dumps({"spark-binary": "spark-submit", "deploy-mode": "client"})},
         WEBHDFS_CONN: {"conn_type": "webhdfs", "host": webhdfs.split(":")[0],
                             "port": int(webhdfs.split(":")[1]), "login": "root"},
         INFLUX_CONN: {"conn_type": "influxdb", "host": influx_host,
@@ -56,7 +53,6 @@ def with_connections(s: Settings) -> Settings:
     spark = BaseHook.get_connection(SPARK_CONN)
     update: dict[str, Any] = {
         "spark_master": spark.host or s.spark_master,
-        "spark_driver_host": spark.extra_dejson.get(SPARK_DRIVER_HOST_EXTRA) or s.spark_driver_host,
         "influx_url": f"{influx.schema or 'http'}://{influx.host}:{influx.port or 8086}",
         "influx_user": influx.login or "",
         "influx_password": influx.password or "",

@@ -9,7 +9,7 @@ Flume agent carries the window's records from Kafka to HDFS.
 |---|---|
 | `plan` | fixes the run's window and settings: a scheduled run targets the window starting at its logical date; a manual run targets the current window if the whole burst still fits in it, else the next one |
 | `burst` | waits for the window start, produces `rate` events/s for `duration` s (cut so it ends inside the window), waits for every acknowledgement, records the counts in InfluxDB (`settings.burst_measurement`, summed per window by the reconciliation) and returns them as XCom |
-| `flume_agent` | BashOperator: `flock <group turn lock> python -m flume.runner --until <window end>`: the runner drains everything stamped before the window end, stops the agent cleanly (no `.tmp` file left) and fails on any agent error. The runner allows one agent per consumer group and fails fast on a second one; `flock(1)` makes this run wait for its turn instead (on every try): the previous window's runner drains after its window ends, and a manual run's runner follows the scheduled one of the same window |
+| `flume_agent` | BashOperator: `python -m flume.runner --until <window end> --wait-turn <s>`: the runner drains everything stamped before the window end, stops the agent cleanly (no `.tmp` file left) and fails on any agent error. One runner per consumer group: a run's runner waits for its turn (on every try), since the previous window's runner drains after its window ends and a manual run's runner follows the scheduled one of the same window. Under Celery it runs on the one worker serving the Flume queue, whose disk holds the file channel and the group's lock |
 
 **Trigger with params** (UI form or REST API `conf`): `rate` (events/s), `duration` (seconds, at most the
 window minus a small margin), `seed` (integer for a reproducible burst, empty for a random one).
@@ -28,7 +28,6 @@ from airflow.providers.standard.operators.bash import BashOperator
 from airflow.sdk import CronTriggerTimetable, Param, dag, task
 
 from carpipe import cadence
-from carpipe.config import REPO_ROOT
 from carpipe.dag_defaults import DEFAULT_ARGS, START_DATE
 from carpipe.dag_settings import dag_settings
 
@@ -62,7 +61,6 @@ def car_transactions_burst():
         from datetime import datetime, timezone
 
         from carpipe.dag_settings import current_overrides, task_settings
-        from flume import agent_conf
 
         overrides = current_overrides()
         s = task_settings(overrides)
@@ -75,11 +73,8 @@ def car_transactions_burst():
         # endpoints of the Airflow connections.
         env = {f"CARPIPE_{k.upper()}": str(v) for k, v in overrides.items()}
         env |= {"CARPIPE_KAFKA_BOOTSTRAP": s.kafka_bootstrap, "CARPIPE_WEBHDFS_URL": s.webhdfs_url}
-        turn = agent_conf.state_dir(s) / "dag-turn.lock"
-        turn.parent.mkdir(parents=True, exist_ok=True)
         return {"window_start": window.start.isoformat(), "window_seconds": window.seconds,
                 "window_end": window.end.isoformat(), "overrides": overrides, "flume_env": env,
-                "flume_turn_lock": str(turn),
                 "flume_turn_timeout": cadence.flume_turn_timeout(s.window_seconds, s.grace_seconds)}
 
     @task
@@ -125,15 +120,14 @@ def car_transactions_burst():
     turn_timeout = cadence.flume_turn_timeout(S.window_seconds, S.grace_seconds)
     BashOperator(
         task_id="flume_agent",
-        bash_command="flock --verbose --wait {{ ti.xcom_pull(task_ids='plan', key='flume_turn_timeout') }} "
-                     "{{ ti.xcom_pull(task_ids='plan', key='flume_turn_lock') }} "
-                     f"{shlex.quote(sys.executable)} -m flume.runner "
-                     "--until {{ ti.xcom_pull(task_ids='plan', key='window_end') }}",
+        # The worker that runs a task parses this file again: sys.executable is that worker's interpreter.
+        bash_command=f"{shlex.quote(sys.executable)} -m flume.runner "
+                     "--until {{ ti.xcom_pull(task_ids='plan', key='window_end') }} "
+                     "--wait-turn {{ ti.xcom_pull(task_ids='plan', key='flume_turn_timeout') }}",
         env=p["flume_env"],
         append_env=True,
-        cwd=str(REPO_ROOT),
         # Under Celery, the one worker serving this queue runs every agent: the file channel and the
-        # turn lock are on its local disk (LocalExecutor ignores queues).
+        # group's lock are on its local disk (LocalExecutor ignores queues).
         queue=S.flume_queue,
         execution_timeout=timedelta(seconds=turn_timeout + 2 * S.window_seconds + S.grace_seconds + 300),
     )

@@ -5,7 +5,8 @@ One run per data interval (`CronDataIntervalTimetable`: a run's data interval **
 by default, following `settings.window_seconds`): after the window closes plus `settings.grace_seconds`,
 submits the Spark job `spark_apps/kafka_to_influx.py` for exactly that window (earlier, once Kafka shows the
 window is over) with **SparkSubmitOperator**
-(connection `spark_default`; connector jars passed with `--jars`, never `--packages`).
+(connection `spark_default`; connector jars passed with `--jars`, never `--packages`). The submitting worker
+uses its own `spark-submit` (PATH), connector jars and address for the driver (`SPARK_LOCAL_IP`).
 
 | task | does |
 |---|---|
@@ -37,7 +38,7 @@ from carpipe.config import REPO_ROOT
 from carpipe.dag_defaults import DEFAULT_ARGS, INFLUX_WINDOWS, START_DATE, window_start_param
 from carpipe.connections import SPARK_CONN
 from carpipe.dag_settings import dag_settings
-from carpipe.spark import spark_submit_binary
+from carpipe.spark import local_connector_jars
 
 S = dag_settings()
 APPLICATION = REPO_ROOT / "spark_apps" / "kafka_to_influx.py"
@@ -59,6 +60,7 @@ APPLICATION = REPO_ROOT / "spark_apps" / "kafka_to_influx.py"
     params={
         "window_start": window_start_param("process"),
     },
+    user_defined_macros={"local_connector_jars": local_connector_jars},
 )
 def car_transactions_to_influx():
     @task(multiple_outputs=True)
@@ -67,7 +69,7 @@ def car_transactions_to_influx():
 
         from carpipe.dag_defaults import run_interval
         from carpipe.dag_settings import current_overrides, task_settings
-        from carpipe.spark import connector_jars, spark_conf
+        from carpipe.spark import spark_conf
         from spark_apps.kafka_to_influx import application_args
 
         overrides = current_overrides()
@@ -79,7 +81,7 @@ def car_transactions_to_influx():
         return {"window_start": window.start.isoformat(), "window_seconds": window.seconds,
                 "window_end": window.end.isoformat(),
                 "ready_at": cadence.spark_ready_at(window, s.grace_seconds).isoformat(),
-                "application_args": args, "jars": ",".join(connector_jars(s)), "conf": spark_conf(s),
+                "application_args": args, "conf": spark_conf(s),
                 "overrides": overrides}
 
     @task(outlets=[INFLUX_WINDOWS])
@@ -111,9 +113,9 @@ def car_transactions_to_influx():
     spark = SparkSubmitOperator(
         task_id="spark_kafka_to_influx",
         application=str(APPLICATION),
-        conn_id=SPARK_CONN,
-        spark_binary=spark_submit_binary(),
-        jars=p["jars"],
+        conn_id=SPARK_CONN,  # its spark-binary, spark-submit, is the one on the worker's PATH
+        # Rendered by the worker that submits: its own install's jars.
+        jars="{{ local_connector_jars() }}",
         application_args=p["application_args"],
         conf=p["conf"],
         name="kafka_to_influx",

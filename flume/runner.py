@@ -1,8 +1,9 @@
 """Run the Flume agent for a bounded time, drain, stop it cleanly, verify: what the DAG's BashOperator calls.
 
-    python -m flume.runner [--run-seconds N | --until ISO] [--channel file|memory] [--max-drain S]
+    python -m flume.runner [--run-seconds N | --until ISO] [--channel file|memory] [--max-drain S] [--wait-turn S]
 
-1. takes the consumer group's lock (one runner per group; a second one fails fast), commits any file a
+1. takes the consumer group's lock (one runner per group; a second one fails fast, or with
+   ``--wait-turn`` waits for the first one to finish), commits any file a
    crashed agent left open, and resumes the group where HDFS ends, partition by partition
    (flume.recovery: HDFS, not the group, is the record of what is written);
 2. starts the agent (topic, group, HDFS base and window length from carpipe.config; CARPIPE_* env),
@@ -56,15 +57,27 @@ class RunnerBusy(RuntimeError):
 
 
 @contextmanager
-def group_lock(s: Settings):
-    """One runner per consumer group: the file channel, the offsets and the orphan recovery are its."""
+def group_lock(s: Settings, wait: float = 0.0, stop: threading.Event | None = None):
+    """One runner per consumer group: the file channel, the offsets and the orphan recovery are its.
+    Held by another runner: fail at once, or wait up to ``wait`` seconds for it (until ``stop``). The
+    lock is on this host's disk, next to the file channel it guards (agent_conf.state_dir)."""
     d = agent_conf.state_dir(s)
     d.mkdir(parents=True, exist_ok=True)
-    with open(d / "runner.lock", "w") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise RunnerBusy(f"another runner holds {d / 'runner.lock'} (group {s.flume_consumer_group})")
+    path = d / "runner.lock"
+    give_up, next_note = time.monotonic() + wait, 0.0
+    with open(path, "w") as fh:
+        while True:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                busy = f"another runner holds {path} (group {s.flume_consumer_group})"
+                if time.monotonic() >= give_up or (stop is not None and stop.is_set()):
+                    raise RunnerBusy(busy + (f", still after {wait:.0f}s" if wait else ""))
+                if time.monotonic() >= next_note:
+                    log(f"{busy}: waiting for its turn, at most {give_up - time.monotonic():.0f}s more")
+                    next_note = time.monotonic() + 30
+                time.sleep(1)
         yield
 
 
@@ -216,6 +229,9 @@ def parse_args(argv: list[str] | None, s: Settings) -> argparse.Namespace:
     p.add_argument("--max-drain", type=float, default=float(s.grace_seconds),
                    help="seconds to wait after the deadline for the agent to catch up (default: grace_seconds)")
     p.add_argument("--startup-timeout", type=float, default=180.0)
+    p.add_argument("--wait-turn", type=float, default=0.0, metavar="S",
+                   help="another runner of the group is running: wait up to S seconds for it to finish "
+                        "(default: fail at once)")
     args = p.parse_args(argv)
     if args.run_seconds is not None and args.run_seconds < 0:
         p.error("--run-seconds must be >= 0")
@@ -243,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     log(f"topic={s.topic} group={s.flume_consumer_group} base={s.hdfs_base_path} "
         f"window={s.window_seconds}s channel={args.channel} deadline={deadline.isoformat()}")
     try:
-        with group_lock(s):
+        with group_lock(s, args.wait_turn, run.stop_requested):
             code = run.execute()
     except RunnerBusy as exc:
         log(str(exc))

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from carpipe.config import REPO_ROOT, SECRET_FIELDS, SECRETS_DIR, Settings, env_name
 from carpipe.jvm import LOG4J2_CONSOLE, hadoop_java, java, java_home, log4j1_console
+from carpipe.spark import driver_env
 from stack.postgres import PGPASS, Postgres, server_user
 from stack.broker import BROKER_URL_FILE, Redis
 
@@ -318,6 +319,7 @@ class Stack:
             "AIRFLOW__CORE__PARALLELISM": "6",
             "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": "4",
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+            "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": str(s.airflow_task_heartbeat_timeout),
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{s.airflow_user}:admin",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(AIRFLOW_PASSWORDS),
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{s.airflow_url}/execution/",
@@ -336,6 +338,7 @@ class Stack:
             # SparkSubmitOperator runs the venv's spark-submit: the pyspark wheel is SPARK_HOME.
             "SPARK_HOME": str(spark_home()),
             "PYSPARK_PYTHON": sys.executable,
+            **driver_env(s),
             **s.as_env(),
             **self.celery_env(),
         }

@@ -18,9 +18,6 @@ os.environ.update({"AIRFLOW_HOME": tempfile.mkdtemp(prefix="carpipe-tests-airflo
                    "AIRFLOW__CORE__LOAD_EXAMPLES": "False"})
 
 
-# The node-failure tests need a second node to fail over to: collected on the cluster profile only.
-collect_ignore = [] if get_settings().profile == "cluster" else ["cluster"]
-
 
 @pytest.fixture(scope="session")
 def settings() -> Settings:
@@ -42,9 +39,15 @@ def stack_up(settings) -> Settings:
     return settings
 
 
-def pytest_collection_modifyitems(items):
-    """Disruptive tests last (a stable sort keeps every other test's order), so whatever they break
-    cannot fail the tests that follow them."""
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``profiles(...)`` run on those stack profiles only (deselected on the others, and
+    counted as such); disruptive tests last (a stable sort keeps every other test's order), so whatever
+    they break cannot fail the tests that follow them."""
+    profile = get_settings().profile
+    elsewhere = [item for item in items if (m := item.get_closest_marker("profiles")) and profile not in m.args]
+    if elsewhere:
+        config.hook.pytest_deselected(items=elsewhere)
+        items[:] = [item for item in items if item not in elsewhere]
     items.sort(key=lambda item: item.get_closest_marker("disruptive") is not None)
 
 

@@ -1,8 +1,8 @@
 """Node failures on the cluster profile (`make up PROFILE=cluster`): one node of an engine is killed
 with SIGKILL while it works; nothing acknowledged is lost, nothing is counted twice.
 
-Collected only when the stack runs the cluster profile (tests/conftest.py): on the embedded one there is
-no second node to fail over to. supervisord restarts a killed node (``autorestart=unexpected``), as a
+Run only on the cluster profile (the ``profiles`` marker): on the embedded one there is no second node
+to fail over to. supervisord restarts a killed node (``autorestart=unexpected``), as a
 cluster's own supervisor would; the test waits until it is back in sync before it ends.
 """
 
@@ -31,7 +31,8 @@ from tests.generator.test_broker_outage import program_pid
 from tests.generator.test_burst import burst_result, cli_env
 from tests.spark.jobrun import create_scratch, drop_scratch, run_job, scratch_settings, window_of
 
-pytestmark = [pytest.mark.integration, pytest.mark.disruptive, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.integration, pytest.mark.disruptive, pytest.mark.profiles("cluster"),
+              pytest.mark.timeout(600)]
 
 RATE, SECONDS = 5000, 20
 KILL_AFTER = 6.0  # seconds into the burst

@@ -141,6 +141,22 @@ def run_at(api: AirflowApi, dag_id: str, logical: datetime) -> dict:
     return runs[0]
 
 
+def wait_for(what: str, check, timeout: float, every: float = 1.0):
+    """``check()``'s first truthy answer, asked every ``every`` s; fails naming ``what`` after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not (got := check()):
+        assert time.monotonic() < deadline, f"{what}: not within {timeout:.0f}s"
+        time.sleep(every)
+    return got
+
+
+def wait_run_at(api: AirflowApi, dag_id: str, logical: datetime, timeout: float = 120) -> str:
+    """The id of the run the scheduler creates for ``logical`` (once it has)."""
+    return wait_for(f"a {dag_id} run at {iso(logical)}", lambda: next(
+        (r["dag_run_id"] for r in api.runs(dag_id, logical_date_gte=iso(logical), logical_date_lte=iso(logical))),
+        None), timeout, every=2)
+
+
 def task(api: AirflowApi, dag_id: str, run_id: str, task_id: str) -> dict:
     return next(t for t in api.task_instances(dag_id, run_id) if t["task_id"] == task_id)
 

@@ -101,12 +101,27 @@ def test_the_flume_agent_is_a_bash_operator_and_spark_a_spark_submit_operator(da
     flume = dagbag.dags["car_transactions_burst"].get_task("flume_agent")
     spark = dagbag.dags["car_transactions_to_influx"].get_task("spark_kafka_to_influx")
     assert isinstance(flume, BashOperator) and "-m flume.runner --until" in flume.bash_command
-    assert flume.bash_command.startswith("flock --verbose --wait ")  # waits for its group's turn
+    assert "--wait-turn " in flume.bash_command  # waits for its group's turn
     # under Celery, on the one worker that owns the file channel (tests/platform/test_profiles.py)
     assert flume.queue == get_settings().flume_queue
     assert {t.queue for t in dagbag.dags["car_transactions_burst"].tasks} - {flume.queue} == {"default"}
     assert isinstance(spark, SparkSubmitOperator) and spark.application.endswith("spark_apps/kafka_to_influx.py")
     assert not spark.packages
+
+
+def test_what_is_local_to_a_worker_is_worked_out_by_the_worker_that_runs_the_task(dagbag):
+    """Under Celery, a run's tasks may run on different workers: no path of one host reaches another
+    through XCom. The Flume runner finds its group's lock next to its channel itself; the connector
+    jars are a macro the submitting worker renders; spark-submit is the worker's own (PATH)."""
+    from carpipe.spark import local_connector_jars
+
+    burst, spark_dag = dagbag.dags["car_transactions_burst"], dagbag.dags["car_transactions_to_influx"]
+    flume = burst.get_task("flume_agent")
+    assert "flock" not in flume.bash_command and "lock" not in flume.bash_command
+    spark = spark_dag.get_task("spark_kafka_to_influx")
+    assert spark.jars == "{{ local_connector_jars() }}"
+    assert spark_dag.user_defined_macros == {"local_connector_jars": local_connector_jars}
+    assert spark._spark_binary is None  # the spark_default connection's: spark-submit on the worker's PATH
 
 
 def test_slow_spark_jobs_queue_windows_instead_of_skipping_them(dagbag):

@@ -49,29 +49,31 @@ def test_connections_carry_every_endpoint_and_credential_both_ways(monkeypatch):
 
     cluster = Settings(kafka_bootstrap="k1.example:9093,k2.example:9093", influx_url="https://influx.example:8087",
                        influx_user="writer", influx_password="s3cret", webhdfs_url="http://nn.example:9871",
-                       spark_master="spark://sm.example:7077", spark_driver_host="edge1.example")
+                       spark_master="spark://sm.example:7077")
     conns = airflow_connections(cluster)
     monkeypatch.setattr(BaseHook, "get_connection", lambda conn_id: Connection(conn_id=conn_id, **conns[conn_id]))
     got = with_connections(Settings())
     fields = ("kafka_bootstrap", "influx_url", "influx_user", "influx_password", "webhdfs_url",
-              "spark_master", "spark_driver_host")
+              "spark_master")
     assert {f: getattr(got, f) for f in fields} == {f: getattr(cluster, f) for f in fields}
 
 
-def test_the_spark_driver_listens_where_the_spark_connection_says(monkeypatch):
-    """spark.driver.host follows spark_default's driver-host extra; without one, the bind host."""
-    from airflow.sdk import BaseHook, Connection
-
+def test_the_spark_driver_listens_at_the_address_of_the_host_that_submits():
+    """No connection or run hands a driver address from one host to another: spark-submit's conf leaves
+    it to the submitting host's SPARK_LOCAL_IP, which the stack gives every Airflow process from that
+    host's own spark_driver_host (the bind host by default)."""
     from carpipe.config import Settings
-    from carpipe.connections import SPARK_CONN, airflow_connections, with_connections
-    from carpipe.spark import spark_conf
+    from carpipe.connections import SPARK_CONN, airflow_connections
+    from carpipe.spark import driver_env, spark_conf, submit_env
+    from stack.services import Stack
 
-    conns = airflow_connections(Settings(bind_host="10.0.0.5"))
-    assert spark_conf(Settings(bind_host="10.0.0.5"))["spark.driver.host"] == "10.0.0.5"
-    conns[SPARK_CONN]["extra"] = '{"deploy-mode": "client", "driver-host": "edge1.example"}'
-    monkeypatch.setattr(BaseHook, "get_connection", lambda conn_id: Connection(conn_id=conn_id, **conns[conn_id]))
-    conf = spark_conf(with_connections(Settings()))
-    assert (conf["spark.driver.host"], conf["spark.driver.bindAddress"]) == ("edge1.example", "edge1.example")
+    edge = Settings(bind_host="10.0.0.5")
+    assert driver_env(edge) == {"SPARK_LOCAL_IP": "10.0.0.5"}
+    assert driver_env(Settings(bind_host="10.0.0.5", spark_driver_host="edge1.example")) == {
+        "SPARK_LOCAL_IP": "edge1.example"}
+    assert not {k for k in spark_conf(edge) if k.startswith("spark.driver.") and "memory" not in k}
+    assert "10.0.0.5" not in airflow_connections(edge)[SPARK_CONN]["extra"]
+    assert Stack(edge).airflow_env()["SPARK_LOCAL_IP"] == submit_env(edge)["SPARK_LOCAL_IP"] == "10.0.0.5"
 
 
 def test_the_spark_jobs_memory_and_parallelism_come_from_settings():

@@ -9,6 +9,11 @@ the end, when the DAGs go back to the configured cadence.
 Independent counts: Kafka by consuming the topic (not by offsets, which the reconciliation uses),
 HDFS with the Flume leg's WebHDFS counter, InfluxDB with direct queries.
 
+On the cluster profile the same two windows also go through the loss of Airflow's own processes
+(tests/cluster/airflow_faults.py): the scheduler's host dies while the first window's burst runs, and the
+host of the Celery worker running the second window's Spark job dies under it; the counts must still be
+exact in every tier.
+
 Run with ``-s`` to see each window's measured timeline.
 """
 
@@ -20,6 +25,7 @@ import secrets
 import time
 import uuid
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 import pytest
 
@@ -28,7 +34,7 @@ from carpipe.influx import client_from_settings
 from carpipe.windows import UTC, Window, parse_utc
 from tests.dags.airflow_api import AirflowApi, airflow_cli, iso
 from tests.dags.pipeline_runs import (BURST_DAG, RECONCILE_DAG, SPARK_DAG, audit, now, reconcile_instance, run_at,
-                                      scratch_names, scratch_namespace, sleep_until, task, timeline)
+                                      scratch_names, scratch_namespace, sleep_until, task, timeline, wait_run_at)
 
 # Fixture setup (switching the DAGs, two windows) runs inside the first test's time budget.
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1800)]
@@ -37,6 +43,7 @@ WINDOW, BURST, GRACE, RATE = 120, 15, 30, 4
 PER_WINDOW = BURST * RATE  # events each scheduled burst produces
 SETTLE = 8 * 60            # from a window's end until it must have reconciled (loaded 2-core machine)
 UI_RATE, UI_DURATION, UI_SEED = 3, 7, 424242
+SPARK_TASK = "spark_kafka_to_influx"
 
 
 @pytest.fixture(scope="module")
@@ -107,27 +114,52 @@ def wait_reconciled(s: Settings, windows: list[Window], until: datetime) -> dict
 
 
 # -- runs of one window ---------------------------------------------------------------------------
+class PipelineRun(NamedTuple):
+    s: Settings
+    switched: datetime
+    windows: list[Window]
+    audits: dict[Window, dict]
+    ui: tuple[dict, Window]
+    faults: dict[str, dict]  # cluster profile: what was killed when (tests/cluster/airflow_faults.py)
+
+
 @pytest.fixture(scope="module")
-def two_windows(scratch, api):
+def two_windows(scratch, api, stack_up):
     """Two consecutive windows that started after the switch, through setup -> burst (+Flume) ->
     Spark -> reconcile, as the scheduler runs them; in the first one, also a burst triggered the way
-    the UI's trigger form does it (REST API, custom params)."""
+    the UI's trigger form does it (REST API, custom params). On the cluster profile, with the
+    scheduler's host lost mid-burst in the first window, and the host of the worker running the second
+    window's Spark job lost under it."""
+    from tests.cluster.airflow_faults import kill_scheduler_mid_run, kill_worker_under_spark
+
     s, switched = scratch
+    cluster = stack_up.profile == "cluster"
     w1 = Window.containing(switched + timedelta(seconds=5), WINDOW).next()
     w2 = w1.next()
     sleep_until(w1.start + timedelta(seconds=1))
     ui_run = api.trigger(BURST_DAG, {"rate": UI_RATE, "duration": UI_DURATION, "seed": UI_SEED})
+    faults: dict[str, dict] = {}
+    if cluster:
+        faults["scheduler"] = kill_scheduler_mid_run(api, stack_up, BURST_DAG, wait_run_at(api, BURST_DAG, w1.start),
+                                                     "burst")
     # Unpaused once w1 has closed and the DAG processor has re-parsed (it keeps the next run of a
     # paused DAG at the latest closed interval): the scheduler's first run is w1's, then w2's.
     sleep_until(w1.end + timedelta(seconds=25))
     api.pause(SPARK_DAG, False)
-    assert api.wait_run(BURST_DAG, ui_run["dag_run_id"], timeout=2 * WINDOW + SETTLE)["state"] == "success", \
+    settle = SETTLE
+    if cluster:
+        sleep_until(w2.end)
+        faults["worker"] = kill_worker_under_spark(api, stack_up, SPARK_DAG, wait_run_at(api, SPARK_DAG, w2.start),
+                                                   SPARK_TASK, w2, timeout=GRACE + SETTLE)
+        # The lost try is failed once its heartbeat is overdue, then retried.
+        settle += stack_up.airflow_task_heartbeat_timeout + 60
+    assert api.wait_run(BURST_DAG, ui_run["dag_run_id"], timeout=2 * WINDOW + settle)["state"] == "success", \
         api.task_states(BURST_DAG, ui_run["dag_run_id"])
     w_ui = Window.starting(api.xcom(BURST_DAG, ui_run["dag_run_id"], "plan", key="window_start"), WINDOW)
-    audits = wait_reconciled(s, sorted({w1, w2, w_ui}), until=max(w2, w_ui).end + timedelta(seconds=SETTLE))
+    audits = wait_reconciled(s, sorted({w1, w2, w_ui}), until=max(w2, w_ui).end + timedelta(seconds=settle))
     # Later windows are not needed: spare the CPU until the backfill test unpauses the DAG.
     api.pause(SPARK_DAG, True)
-    return s, switched, [w1, w2], audits, (ui_run, w_ui)
+    return PipelineRun(s, switched, [w1, w2], audits, (ui_run, w_ui), faults)
 
 
 def reports_for(api: AirflowApi, w: Window, ui: tuple[dict, Window]) -> list[dict]:
@@ -138,7 +170,7 @@ def reports_for(api: AirflowApi, w: Window, ui: tuple[dict, Window]) -> list[dic
 
 
 def test_two_consecutive_windows_reconcile_across_every_tier(two_windows, api):
-    s, switched, windows, audits, ui = two_windows
+    s, switched, windows, audits, ui, _ = two_windows
     records = kafka_records(s)
     for w in windows:
         reports = reports_for(api, w, ui)
@@ -163,10 +195,56 @@ def test_two_consecutive_windows_reconcile_across_every_tier(two_windows, api):
         assert 0 < a["reconciled_lag_s"] <= marks["reconciled (ok)"] + 1  # the audit's own measure
 
 
+def exact(a: dict) -> bool:
+    """An audit point with every tier equal: nothing lost, nothing counted twice."""
+    return a["status"] == "ok" and a["produced"] == a["acknowledged"] == a["kafka"] == a["hdfs"] == a["influx"] \
+        and a["dead_lettered"] == a["conflicts"] == 0
+
+
+@pytest.mark.profiles("cluster")
+def test_the_scheduler_host_lost_mid_burst_the_runs_go_on_with_exact_counts(two_windows, api):
+    """The running tasks are not the scheduler's: they finish in their first try, the new scheduler
+    adopts them and carries the runs to the end."""
+    s, _, windows, audits, _, faults = two_windows
+    fault, w = faults["scheduler"], windows[0]
+    assert fault["states_at_kill"]["burst"] == "running", fault
+    run = run_at(api, BURST_DAG, w.start)
+    tis = {t["task_id"]: t for t in api.task_instances(BURST_DAG, run["dag_run_id"])}
+    assert run["state"] == "success"
+    assert {k: (t["state"], t["try_number"]) for k, t in tis.items()} == {
+        k: ("success", 1) for k in ("plan", "burst", "flume_agent")}
+    assert parse_utc(tis["burst"]["end_date"]) > fault["killed_at"]  # the burst ran on through the loss
+    assert run_at(api, SPARK_DAG, w.start)["state"] == "success"
+    assert exact(audits[w]), audits[w]
+    print(f"\nscheduler: {fault['processes']} process(es) killed {fault['killed_at']:%H:%M:%S} with the tasks "
+          f"{fault['states_at_kill']}; a new scheduler heartbeat {fault['back_after_s']}s later; window {w.label()}: "
+          f"{audits[w]['produced']} produced = Kafka = HDFS = InfluxDB")
+
+
+@pytest.mark.profiles("cluster")
+def test_a_celery_worker_host_lost_under_the_spark_job_the_task_is_retried_with_exact_counts(two_windows, api):
+    """The lost try is failed when its heartbeat is overdue (airflow_task_heartbeat_timeout) and
+    retried; the retry overwrites what the lost one may have written, so InfluxDB counts each event once."""
+    s, _, windows, audits, _, faults = two_windows
+    fault, w = faults["worker"], windows[1]
+    run = run_at(api, SPARK_DAG, w.start)
+    assert run["state"] == "success"
+    path = f"/dags/{SPARK_DAG}/dagRuns/{run['dag_run_id']}/taskInstances/{SPARK_TASK}"
+    tries = {t["try_number"]: t for t in api.get(f"{path}/tries")["task_instances"]}
+    assert (sorted(tries), tries[1]["state"], tries[2]["state"]) == ([1, 2], "failed", "success"), tries
+    assert parse_utc(tries[1]["start_date"]) < fault["killed_at"] < parse_utc(tries[2]["start_date"])
+    retried_after = (parse_utc(tries[2]["start_date"]) - fault["killed_at"]).total_seconds()
+    assert retried_after < s.airflow_task_heartbeat_timeout + 120, retried_after
+    assert exact(audits[w]), audits[w]
+    print(f"\n{fault['worker']}: {fault['processes']} process(es) killed {fault['killed_at']:%H:%M:%S} under the "
+          f"Spark job of {w.label()}; back: {fault['back']}; try 2 started {retried_after:.0f}s after the kill and "
+          f"succeeded; {audits[w]['produced']} produced = Kafka = HDFS = InfluxDB")
+
+
 def test_ui_trigger_with_custom_params_produces_the_requested_events(two_windows, api):
     from generator.events import EventFactory, utc_now_text
 
-    s, _, _, audits, (ui_run, w) = two_windows
+    s, _, _, audits, (ui_run, w), _ = two_windows
     n = UI_RATE * UI_DURATION
     assert ui_run["run_type"] == "manual" and ui_run["logical_date"] is None
     assert ui_run["conf"] == {"rate": UI_RATE, "duration": UI_DURATION, "seed": UI_SEED}
@@ -199,6 +277,7 @@ def pipeline_sales(windows: list[Window], records: list[tuple[int, bytes]]) -> l
     return out
 
 
+@pytest.mark.profiles("embedded")  # the same on any profile: run once
 def test_every_dashboard_panel_shows_what_the_pipeline_run_produced(two_windows):
     """Each Grafana panel's query, expanded as Grafana does, over the two windows the DAGs ran: the
     numbers equal those worked out from the events read back from Kafka (and the audit points)."""
@@ -208,7 +287,7 @@ def test_every_dashboard_panel_shows_what_the_pipeline_run_produced(two_windows)
     from carpipe.dashboards.macros import TimeRange
     from carpipe.dashboards.panel_data import run_panel
 
-    s, _, windows, _, _ = two_windows
+    s, _, windows, _, _, _ = two_windows
     sales = pipeline_sales(windows, kafka_records(s))
     assert len(sales) >= 2 * PER_WINDOW
     influx = client_from_settings(s)
@@ -268,6 +347,7 @@ def test_every_dashboard_panel_shows_what_the_pipeline_run_produced(two_windows)
     assert lags == {w.start_ms: audits[w]["reconciled_lag_s"] for w in windows} and min(lags.values()) > 0
 
 
+@pytest.mark.profiles("embedded")  # the same on any profile: run once
 def test_the_dashboard_page_charts_the_pipeline_run(two_windows, tmp_path):
     """/dashboard in headless Chromium, served against the run's database over the two windows: the
     charts show the run's numbers; the screenshot is kept in tests/artifacts."""
@@ -276,7 +356,7 @@ def test_the_dashboard_page_charts_the_pipeline_run(two_windows, tmp_path):
     from tests.dashboards.browser import ALL_LOADED, ARTIFACTS, CHART_DATA, TIMEOUT_MS, browser_page, stat_values
     from tests.dashboards.serving import dashboard_server
 
-    s, _, windows, _, _ = two_windows
+    s, _, windows, _, _, _ = two_windows
     sales = pipeline_sales(windows, kafka_records(s))
     per_window = [Counter(e["window"] for e in sales)[w] for w in windows]
     with dashboard_server(s) as url, browser_page(tmp_path / "profile") as page:
@@ -312,7 +392,7 @@ def influx_snapshot(s: Settings, w: Window) -> dict:
 
 
 def test_backfill_reprocesses_the_windows_and_leaves_every_count_unchanged(two_windows, api):
-    s, switched, windows, _, _ = two_windows
+    s, switched, windows, _, _, _ = two_windows
     before = {w: influx_snapshot(s, w) for w in windows}
     api.pause(SPARK_DAG, False)  # a backfill runs only while its DAG is unpaused
     started = now()
@@ -349,7 +429,7 @@ def test_backfill_reprocesses_the_windows_and_leaves_every_count_unchanged(two_w
 def test_a_missing_hdfs_file_is_caught_naming_window_and_tier(two_windows, api):
     from carpipe.webhdfs import list_files, read_lines, webhdfs
 
-    s, _, windows, audits, _ = two_windows
+    s, _, windows, audits, _, _ = two_windows
     w = windows[0]
     total = audits[w]["hdfs"]
     client = webhdfs(s)
@@ -369,6 +449,7 @@ def test_a_missing_hdfs_file_is_caught_naming_window_and_tier(two_windows, api):
     assert (a["status"], a["hdfs"], a["influx"], a["kafka"]) == ("mismatch", total - lost, total, total)
 
 
+@pytest.mark.profiles("embedded")  # the same on any profile: run once
 def test_quiet_and_poisoned_windows_reconcile_ok(two_windows, api):
     """A window without records (here: one from before the scratch topic existed, triggered from the
     UI/REST) runs green with a zero audit; a window whose burst is joined by records another producer
@@ -377,7 +458,7 @@ def test_quiet_and_poisoned_windows_reconcile_ok(two_windows, api):
     from generator.events import generate, utc_now_text
     from tests.spark.jobrun import produce
 
-    s, switched, windows, _, _ = two_windows
+    s, switched, windows, _, _, _ = two_windows
     quiet = Window.starting(windows[0].start - timedelta(seconds=5 * WINDOW), WINDOW)
     poisoned = Window.containing(now(), WINDOW).next()
     sleep_until(poisoned.start + timedelta(seconds=BURST + 2))  # after the scheduled burst: its own records

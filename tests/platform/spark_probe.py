@@ -1,4 +1,5 @@
-"""A tiny Spark job for the platform tests: counts a Kafka topic and reads a file via hdfs://."""
+"""A tiny Spark job for the platform tests: counts a Kafka topic and reads a file via hdfs://, and says
+where its driver listens."""
 
 import json
 import sys
@@ -13,7 +14,9 @@ def main(bootstrap: str, topic: str, hdfs_file: str) -> None:
              .option("endingOffsets", "latest").load())
     values = sorted(r.value.decode() for r in kafka.select("value").collect())
     lines = sorted(r.value for r in spark.read.text(hdfs_file).collect())
-    print("PROBE " + json.dumps({"kafka_values": values, "hdfs_lines": lines}))
+    conf = spark.sparkContext.getConf()
+    driver = [conf.get("spark.driver.host"), conf.get("spark.driver.bindAddress", conf.get("spark.driver.host"))]
+    print("PROBE " + json.dumps({"kafka_values": values, "hdfs_lines": lines, "driver": driver}))
     spark.stop()
 
 

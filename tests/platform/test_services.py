@@ -120,7 +120,9 @@ def test_spark_submit_reads_kafka_and_hdfs_with_connector_jars(stack_up):
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=submit_env(stack_up))
     assert out.returncode == 0, out.stderr[-3000:]
     probe = json.loads(next(l for l in out.stdout.splitlines() if l.startswith("PROBE "))[6:])
-    assert probe == {"kafka_values": ["a", "b", "c"], "hdfs_lines": ["x", "y"]}
+    # The driver listens at this host's address (SPARK_LOCAL_IP, carpipe.spark.driver_env), nowhere else.
+    assert probe == {"kafka_values": ["a", "b", "c"], "hdfs_lines": ["x", "y"],
+                     "driver": [stack_up.spark_driver_host] * 2}
 
 
 def airflow_token(settings) -> str:
