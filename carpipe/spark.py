@@ -27,10 +27,11 @@ def local_connector_jars() -> str:
 
 
 def driver_env(s: Settings) -> dict[str, str]:
-    """Where a client-mode driver started on this host listens and tells the executors to reach it:
-    Spark's per-host SPARK_LOCAL_IP (spark.driver.host and spark.driver.bindAddress default to it),
-    from this host's ``spark_driver_host``. Every Airflow worker gets its own (stack.services)."""
-    return {"SPARK_LOCAL_IP": s.spark_driver_host}
+    """Where a client-mode driver started on this host listens (SPARK_LOCAL_IP) and the address it tells
+    the executors (SPARK_LOCAL_HOSTNAME: spark.driver.host and so spark.driver.bindAddress default to
+    it, else to the canonical name of the IP, "localhost" for loopback), both Spark's own per-host
+    variables, from this host's ``spark_driver_host``. Every Airflow worker gets its own (stack.services)."""
+    return {"SPARK_LOCAL_IP": s.spark_driver_host, "SPARK_LOCAL_HOSTNAME": s.spark_driver_host}
 
 
 def spark_submit_binary() -> str:

@@ -126,7 +126,8 @@ def supervisor_states() -> dict[str, str]:
     states = {}
     for line in out.stdout.splitlines():
         parts = line.split()
-        if len(parts) >= 2:
+        # "error: ... SHUTDOWN_STATE": supervisord is shutting down and reports no program states.
+        if len(parts) >= 2 and parts[0] != "error:":
             states[parts[0]] = parts[1]
     return states
 

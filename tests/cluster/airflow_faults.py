@@ -59,10 +59,10 @@ def kill_scheduler_mid_run(api: AirflowApi, stack: Settings, dag_id: str, run_id
             "back_after_s": round(time.monotonic() - started, 1)}
 
 
-def kill_worker_under_spark(api: AirflowApi, stack: Settings, dag_id: str, run_id: str, task_id: str,
+def kill_worker_under_spark(api: AirflowApi, stack: Settings, topic: str, dag_id: str, run_id: str, task_id: str,
                             window: Window, timeout: float) -> dict:
-    """Once the run's Spark job for ``window`` has its application on the master: kill the host of the
-    Celery worker running it (whichever it is). The task's try dies with it."""
+    """Once the run's Spark job for ``window`` of ``topic`` has its application on the master: kill the
+    host of the Celery worker running it (whichever it is). The task's try dies with it."""
     wait_for(f"{dag_id} {run_id}: {task_id} running",
              lambda: api.task_states(dag_id, run_id).get(task_id) == "running", timeout, every=2)
     start_arg = iso_ms(window.start)
@@ -70,7 +70,7 @@ def kill_worker_under_spark(api: AirflowApi, stack: Settings, dag_id: str, run_i
     def submit():
         for p in psutil.process_iter(["cmdline"]):
             cmd = p.info["cmdline"] or []
-            if any(a.endswith("kafka_to_influx.py") for a in cmd) and start_arg in cmd and stack.topic in cmd:
+            if any(a.endswith("kafka_to_influx.py") for a in cmd) and start_arg in cmd and topic in cmd:
                 return p
         return None
 

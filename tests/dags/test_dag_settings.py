@@ -68,12 +68,13 @@ def test_the_spark_driver_listens_at_the_address_of_the_host_that_submits():
     from stack.services import Stack
 
     edge = Settings(bind_host="10.0.0.5")
-    assert driver_env(edge) == {"SPARK_LOCAL_IP": "10.0.0.5"}
+    assert driver_env(edge) == {"SPARK_LOCAL_IP": "10.0.0.5", "SPARK_LOCAL_HOSTNAME": "10.0.0.5"}
     assert driver_env(Settings(bind_host="10.0.0.5", spark_driver_host="edge1.example")) == {
-        "SPARK_LOCAL_IP": "edge1.example"}
+        "SPARK_LOCAL_IP": "edge1.example", "SPARK_LOCAL_HOSTNAME": "edge1.example"}
     assert not {k for k in spark_conf(edge) if k.startswith("spark.driver.") and "memory" not in k}
     assert "10.0.0.5" not in airflow_connections(edge)[SPARK_CONN]["extra"]
-    assert Stack(edge).airflow_env()["SPARK_LOCAL_IP"] == submit_env(edge)["SPARK_LOCAL_IP"] == "10.0.0.5"
+    for var in ("SPARK_LOCAL_IP", "SPARK_LOCAL_HOSTNAME"):
+        assert Stack(edge).airflow_env()[var] == submit_env(edge)[var] == "10.0.0.5"
 
 
 def test_the_spark_jobs_memory_and_parallelism_come_from_settings():

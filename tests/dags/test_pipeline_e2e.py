@@ -29,15 +29,17 @@ from typing import NamedTuple
 
 import pytest
 
-from carpipe.config import Settings
+from carpipe.config import Settings, get_settings
 from carpipe.influx import client_from_settings
 from carpipe.windows import UTC, Window, parse_utc
 from tests.dags.airflow_api import AirflowApi, airflow_cli, iso
 from tests.dags.pipeline_runs import (BURST_DAG, RECONCILE_DAG, SPARK_DAG, audit, now, reconcile_instance, run_at,
                                       scratch_names, scratch_namespace, sleep_until, task, timeline, wait_run_at)
 
-# Fixture setup (switching the DAGs, two windows) runs inside the first test's time budget.
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(1800)]
+# Fixture setup (switching the DAGs, two windows) runs inside the first test's time budget. On the
+# cluster profile the module kills Airflow's processes: disruptive there.
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(1800),
+              *([pytest.mark.disruptive] if get_settings().profile == "cluster" else [])]
 
 WINDOW, BURST, GRACE, RATE = 120, 15, 30, 4
 PER_WINDOW = BURST * RATE  # events each scheduled burst produces
@@ -149,8 +151,9 @@ def two_windows(scratch, api, stack_up):
     settle = SETTLE
     if cluster:
         sleep_until(w2.end)
-        faults["worker"] = kill_worker_under_spark(api, stack_up, SPARK_DAG, wait_run_at(api, SPARK_DAG, w2.start),
-                                                   SPARK_TASK, w2, timeout=GRACE + SETTLE)
+        faults["worker"] = kill_worker_under_spark(api, stack_up, s.topic, SPARK_DAG,
+                                                   wait_run_at(api, SPARK_DAG, w2.start), SPARK_TASK, w2,
+                                                   timeout=GRACE + SETTLE)
         # The lost try is failed once its heartbeat is overdue, then retried.
         settle += stack_up.airflow_task_heartbeat_timeout + 60
     assert api.wait_run(BURST_DAG, ui_run["dag_run_id"], timeout=2 * WINDOW + settle)["state"] == "success", \

@@ -190,9 +190,12 @@ def test_the_topic_gets_its_replication_and_configs_from_settings(stack_up):
         assert ensure_topic(s) is True and ensure_topic(s) is False  # idempotent
         [configs] = [f.result(30) for f in admin.describe_configs([ConfigResource("topic", s.topic)]).values()]
         assert {k: configs[k].value for k in ("message.timestamp.type", "retention.ms", "min.insync.replicas")} == {
-            "message.timestamp.type": "LogAppendTime", "retention.ms": "3600000", "min.insync.replicas": "1"}
-        # More replicas than the embedded single broker: a clear refusal, not a silent single copy.
-        wide = s.model_copy(update={"topic": s.topic + "-rf2", "topic_replication_factor": 2})
+            "message.timestamp.type": "LogAppendTime", "retention.ms": "3600000",
+            "min.insync.replicas": str(s.topic_min_insync_replicas)}
+        md = admin.list_topics(s.topic, timeout=10).topics[s.topic]
+        assert {len(p.replicas) for p in md.partitions.values()} == {s.topic_replication_factor}
+        # More replicas than the stack has brokers: a clear refusal, not a silent smaller copy.
+        wide = s.model_copy(update={"topic": s.topic + "-wide", "topic_replication_factor": s.kafka_brokers + 1})
         with pytest.raises(KafkaException, match="(?i)replication"):
             ensure_topic(wide)
     finally:
