@@ -352,9 +352,9 @@ class Stack:
                 "AIRFLOW__CELERY__WORKER_CONCURRENCY": "3",
                 "AIRFLOW__CELERY__WORKER_ENABLE_REMOTE_CONTROL": "True"}
 
-    def airflow(self, component: str, *args: str, name: str | None = None) -> Program:
+    def airflow(self, component: str, *args: str, name: str | None = None, stopwaitsecs: int = 60) -> Program:
         return Program(name or f"airflow-{component}", [str(venv_bin() / "airflow"), component, *args],
-                       env=self.airflow_env(), priority=50, stopwaitsecs=60, autostart=False)
+                       env=self.airflow_env(), priority=50, stopwaitsecs=stopwaitsecs, autostart=False)
 
     # -- Celery (the cluster profile's executor): Redis as broker, N workers -------------------
     @property
@@ -430,7 +430,10 @@ class Stack:
             # Airflow's log servers bind every interface; with one machine the api-server reads
             # task logs from the shared log folder, so they are not started at all.
             self.airflow("api-server"), self.airflow("scheduler", "--skip-serve-logs"),
-            self.airflow("dag-processor"), self.airflow("triggerer", "--skip-serve-logs"),
+            self.airflow("dag-processor"),
+            # The triggerer holds no work of its own (deferred tasks' triggers are in the metadata DB and
+            # resume at its next start), and at times lets a SIGTERM wait out the whole stop timeout.
+            self.airflow("triggerer", "--skip-serve-logs", stopwaitsecs=15),
             *map(self.celery_worker, range(s.celery_workers)),
             self.generator(),
         ]

@@ -85,8 +85,10 @@ def kill_worker_under_spark(api: AirflowApi, stack: Settings, topic: str, dag_id
     killed_at = datetime.now(UTC)
     killed = kill_tree(program_pid(stack, worker))
     assert job in killed
-    back = wait_for(f"{worker} back", lambda: health.check(worker, stack)[0], 180, every=2)
-    return {"worker": worker, "killed_at": killed_at, "processes": len(killed), "back": back}
+    started = time.monotonic()
+    wait_for(f"{worker} back", lambda: health.check(worker, stack)[0], 180, every=2)
+    return {"worker": worker, "killed_at": killed_at, "processes": len(killed),
+            "back_after_s": round(time.monotonic() - started, 1)}
 
 
 def _pid_or_none(s: Settings, program: str) -> int | None:

@@ -240,7 +240,7 @@ def test_a_celery_worker_host_lost_under_the_spark_job_the_task_is_retried_with_
     assert retried_after < s.airflow_task_heartbeat_timeout + 120, retried_after
     assert exact(audits[w]), audits[w]
     print(f"\n{fault['worker']}: {fault['processes']} process(es) killed {fault['killed_at']:%H:%M:%S} under the "
-          f"Spark job of {w.label()}; back: {fault['back']}; try 2 started {retried_after:.0f}s after the kill and "
+          f"Spark job of {w.label()}; it answered again {fault['back_after_s']}s later; try 2 started {retried_after:.0f}s after the kill and "
           f"succeeded; {audits[w]['produced']} produced = Kafka = HDFS = InfluxDB")
 
 
