@@ -443,6 +443,10 @@ class Stack:
     def supervisor_conf(self) -> Path:
         return self.conf / "supervisord.conf"
 
+    @property
+    def supervisor_url(self) -> str:
+        return f"unix://{self.state / 'supervisor.sock'}"
+
     def supervisor_text(self, programs: list[Program]) -> str:
         s = self.s
         out = [
@@ -459,7 +463,7 @@ class Stack:
             "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface",
             "",
             "[supervisorctl]",
-            f"serverurl=unix://{self.state / 'supervisor.sock'}",
+            f"serverurl={self.supervisor_url}",
             "",
         ]
         for p in programs:
