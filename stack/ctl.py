@@ -220,7 +220,7 @@ def down(args) -> None:
     # stopwaitsecs, so the sum of those is the longest a shutdown can take.
     limit = sum(p.stopwaitsecs for p in stack.programs()) + 30
     start = last_report = time.monotonic()
-    stop_together(stack.kafka_names())
+    stop_kafka_quorum_together()
     supervisorctl("shutdown")
     while (elapsed := time.monotonic() - start) < limit:
         try:
@@ -244,16 +244,22 @@ def down(args) -> None:
     say("stopped")
 
 
-def stop_together(names: list[str]) -> None:
-    """Stop these programs at once, as supervisord stops one program after another: the nodes of a KRaft
-    quorum (one by one, the last voter's controlled shutdown waits for a quorum that is gone until its
-    stop timeout kills it). The rest of the stack is still up meanwhile."""
+def stop_kafka_quorum_together() -> None:
+    """supervisord stops one program after another; the nodes of a KRaft quorum must go together (one by
+    one, the last voter's controlled shutdown waits for a quorum that is gone until its stop timeout kills
+    it). So: stop what supervisord stops before Kafka, in its order, then the Kafka nodes at once; its
+    shutdown does the rest."""
+    names = stack.kafka_names()
     if len(names) < 2:
         return
     from xmlrpc.client import Fault, ServerProxy
 
     from supervisor.xmlrpc import SupervisorTransport
 
+    priority = {p.name: p.priority for p in stack.programs()}
+    first = sorted((n for n, pr in priority.items() if pr > priority[names[0]]), key=lambda n: -priority[n])
+    say(f"stopping {len(first)} programs in supervisord's order, then the {len(names)} Kafka nodes together")
+    supervisorctl("stop", *first)
     rpc = ServerProxy("http://localhost", transport=SupervisorTransport(None, None, stack.supervisor_url)).supervisor
     for name in names:
         try:
@@ -263,7 +269,7 @@ def stop_together(names: list[str]) -> None:
     deadline = time.monotonic() + max(p.stopwaitsecs for p in stack.programs() if p.name in names) + 10
     while any(rpc.getProcessInfo(n)["statename"] not in ("STOPPED", "EXITED", "FATAL") for n in names):
         if time.monotonic() > deadline:
-            return  # supervisord's own shutdown kills what is left
+            return  # supervisord's shutdown kills what is left
         time.sleep(0.5)
 
 
