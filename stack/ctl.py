@@ -244,6 +244,14 @@ def down(args) -> None:
     say("stopped")
 
 
+def stopped_before(programs: list, name: str) -> list[str]:
+    """What supervisord's shutdown stops before program ``name``, in its order: by priority, highest
+    first, and among equals the reverse of the config's."""
+    ordered = sorted(reversed(programs), key=lambda p: -p.priority)
+    limit = next(p.priority for p in ordered if p.name == name)
+    return [p.name for p in ordered if p.priority > limit]
+
+
 def stop_kafka_quorum_together() -> None:
     """supervisord stops one program after another; the nodes of a KRaft quorum must go together (one by
     one, the last voter's controlled shutdown waits for a quorum that is gone until its stop timeout kills
@@ -256,8 +264,8 @@ def stop_kafka_quorum_together() -> None:
 
     from supervisor.xmlrpc import SupervisorTransport
 
-    priority = {p.name: p.priority for p in stack.programs()}
-    first = sorted((n for n, pr in priority.items() if pr > priority[names[0]]), key=lambda n: -priority[n])
+    programs = stack.programs()
+    first = stopped_before(programs, names[0])
     say(f"stopping {len(first)} programs in supervisord's order, then the {len(names)} Kafka nodes together")
     supervisorctl("stop", *first)
     rpc = ServerProxy("http://localhost", transport=SupervisorTransport(None, None, stack.supervisor_url)).supervisor
@@ -266,7 +274,7 @@ def stop_kafka_quorum_together() -> None:
             rpc.stopProcess(name, False)  # no wait: the signal goes to each node now
         except Fault:  # not running
             pass
-    deadline = time.monotonic() + max(p.stopwaitsecs for p in stack.programs() if p.name in names) + 10
+    deadline = time.monotonic() + max(p.stopwaitsecs for p in programs if p.name in names) + 10
     while any(rpc.getProcessInfo(n)["statename"] not in ("STOPPED", "EXITED", "FATAL") for n in names):
         if time.monotonic() > deadline:
             return  # supervisord's shutdown kills what is left

@@ -129,3 +129,17 @@ def test_redis_password_lives_in_the_acl_and_url_files_only(cluster):
     assert sorted(p.name for p in files) == ["celery_broker_url", "redis.acl"]
     assert all("s3cr3t-_x" in text for text in files.values())
     assert "s3cr3t-_x" not in Stack(cluster).redis.conf_text()
+
+
+def test_make_down_stops_the_kafka_quorum_together_once_what_uses_it_has_stopped(cluster):
+    """supervisord would stop the three voters one by one, the last one then waiting for a quorum that
+    is gone; `make down` stops first what supervisord stops before them, in its order, then the three."""
+    from stack.ctl import stopped_before
+
+    programs = Stack(cluster).programs()
+    first = stopped_before(programs, "kafka-1")
+    assert first == ["generator", "airflow-celery-worker-2", "airflow-celery-worker-1", "airflow-triggerer",
+                     "airflow-dag-processor", "airflow-scheduler", "airflow-api-server",
+                     "spark-worker-2", "spark-worker-1", "spark-master",
+                     "hdfs-datanode-3", "hdfs-datanode-2", "hdfs-datanode-1"]
+    assert {p.priority for p in programs if p.name.startswith("kafka-")} == {10}  # equals, so stopped together
