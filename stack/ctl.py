@@ -124,10 +124,11 @@ def wait_healthy(names: list[str], timeout: float, probe=health.check) -> None:
 def supervisor_states() -> dict[str, str]:
     out = supervisorctl("status")
     states = {}
+    programs = {p.name for p in stack.programs()}
     for line in out.stdout.splitlines():
         parts = line.split()
-        # "error: ... SHUTDOWN_STATE": supervisord is shutting down and reports no program states.
-        if len(parts) >= 2 and parts[0] != "error:":
+        # Only program rows: a supervisord shutting down answers with an error line instead.
+        if len(parts) >= 2 and parts[0] in programs:
             states[parts[0]] = parts[1]
     return states
 
