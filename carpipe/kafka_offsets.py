@@ -10,13 +10,38 @@ from __future__ import annotations
 
 import time
 
-from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, KafkaException, TopicPartition
+from typing import Callable, TypeVar
+
+from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec
 
 from carpipe.config import Settings
 from carpipe.kafka_clients import librdkafka
 
 TIMEOUT = 30
+# What a broker failing over answers while partition leadership or the group coordinator moves to
+# another broker (a multi-broker cluster); asked again a moment later, the question has an answer.
+FAILOVER_ERRORS = frozenset({
+    KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE, KafkaError.FENCED_LEADER_EPOCH,
+    KafkaError.UNKNOWN_LEADER_EPOCH, KafkaError.NOT_COORDINATOR, KafkaError.COORDINATOR_NOT_AVAILABLE,
+    KafkaError.COORDINATOR_LOAD_IN_PROGRESS, KafkaError.REQUEST_TIMED_OUT, KafkaError._TRANSPORT,
+    KafkaError._TIMED_OUT})
+FAILOVER_SECONDS = 60.0
+T = TypeVar("T")
+
+
+def through_failover(ask: Callable[[], T], seconds: float = FAILOVER_SECONDS, pause: float = 1.0) -> T:
+    """``ask()``, asked again while it fails with a failover error, for at most ``seconds``; any other
+    error, or one that outlasts that, is raised."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return ask()
+        except KafkaException as exc:
+            error = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
+            if error is None or error.code() not in FAILOVER_ERRORS or time.monotonic() >= deadline:
+                raise
+        time.sleep(pause)
 
 
 class GroupLag:
@@ -30,9 +55,11 @@ class GroupLag:
         self.partitions = sorted(meta.partitions)
 
     def _offsets(self, spec: OffsetSpec) -> dict[int, int]:
-        futures = self.admin.list_offsets({TopicPartition(self.topic, p): spec for p in self.partitions},
-                                          request_timeout=TIMEOUT)
-        return {tp.partition: f.result().offset for tp, f in futures.items()}
+        def ask() -> dict[int, int]:
+            futures = self.admin.list_offsets({TopicPartition(self.topic, p): spec for p in self.partitions},
+                                              request_timeout=TIMEOUT)
+            return {tp.partition: f.result().offset for tp, f in futures.items()}
+        return through_failover(ask)
 
     def targets(self, before_ms: int | None = None) -> dict[int, int]:
         """Per partition, the offset just past the last record stamped before ``before_ms``
@@ -47,22 +74,26 @@ class GroupLag:
         """Per partition, ``targets(t)`` for each of ``times_ms``: which offsets were stamped between
         consecutive times. One request per time, all in flight at once."""
         end = self._offsets(OffsetSpec.latest())
-        requests = [self.admin.list_offsets({TopicPartition(self.topic, p): OffsetSpec.for_timestamp(t)
-                                             for p in self.partitions}, request_timeout=TIMEOUT)
-                    for t in times_ms]
-        out: dict[int, list[int]] = {p: [] for p in self.partitions}
-        for futures in requests:
-            for tp, f in futures.items():
-                offset = f.result().offset
-                out[tp.partition].append(offset if offset >= 0 else end[tp.partition])
-        return out
+
+        def ask() -> dict[int, list[int]]:
+            requests = [self.admin.list_offsets({TopicPartition(self.topic, p): OffsetSpec.for_timestamp(t)
+                                                 for p in self.partitions}, request_timeout=TIMEOUT)
+                        for t in times_ms]
+            out: dict[int, list[int]] = {p: [] for p in self.partitions}
+            for futures in requests:
+                for tp, f in futures.items():
+                    offset = f.result().offset
+                    out[tp.partition].append(offset if offset >= 0 else end[tp.partition])
+            return out
+        return through_failover(ask)
 
     def positions(self) -> dict[int, int]:
         """Committed offsets; a partition the group never committed starts at its earliest offset
         (the source's auto.offset.reset)."""
         request = ConsumerGroupTopicPartitions(
             self.group, [TopicPartition(self.topic, p) for p in self.partitions])
-        result = self.admin.list_consumer_group_offsets([request], request_timeout=TIMEOUT)[self.group].result()
+        result = through_failover(lambda: self.admin.list_consumer_group_offsets(
+            [request], request_timeout=TIMEOUT)[self.group].result())
         committed = {tp.partition: tp.offset for tp in result.topic_partitions}
         earliest = self._offsets(OffsetSpec.earliest())
         return {p: committed[p] if committed.get(p, -1) >= 0 else earliest[p] for p in self.partitions}
@@ -71,8 +102,8 @@ class GroupLag:
         """Until the group has no member: a consumer that died (SIGKILL) stays one until its session
         times out, and offsets of a group with members cannot be set from outside."""
         deadline = time.monotonic() + timeout
-        while (group := self.admin.describe_consumer_groups([self.group], request_timeout=TIMEOUT)[self.group]
-               .result()).members:
+        while (group := through_failover(lambda: self.admin.describe_consumer_groups(
+                [self.group], request_timeout=TIMEOUT)[self.group].result())).members:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"group {self.group} still has {len(group.members)} member(s) after "
                                    f"{timeout:.0f}s: is another consumer using it?")
@@ -84,7 +115,8 @@ class GroupLag:
         """Set the group's committed offsets (the group must have no active member: see wait_empty)."""
         request = ConsumerGroupTopicPartitions(
             self.group, [TopicPartition(self.topic, p, o) for p, o in sorted(offsets.items())])
-        result = self.admin.alter_consumer_group_offsets([request], request_timeout=TIMEOUT)[self.group].result()
+        result = through_failover(lambda: self.admin.alter_consumer_group_offsets(
+            [request], request_timeout=TIMEOUT)[self.group].result())
         failed = [tp for tp in result.topic_partitions if tp.error is not None]
         if failed:
             raise RuntimeError(f"committing offsets of group {self.group}: {failed}")

@@ -39,9 +39,10 @@ S = dag_settings()
     schedule=CronTriggerTimetable(cadence.window_cron(S.window_seconds), timezone="UTC"),
     start_date=START_DATE,
     catchup=False,
-    # A run lasts its window plus the Flume drain, so consecutive runs overlap briefly; one more for a
-    # manual run from the UI.
-    max_active_runs=3,
+    # A run lasts its window plus the Flume drain, so consecutive runs overlap briefly, and a retried
+    # Flume task waits for the next window's runner: up to three scheduled runs at once, one more for a
+    # manual run from the UI. (With catchup off, a window starting while all are taken gets no run.)
+    max_active_runs=4,
     default_args=DEFAULT_ARGS,
     tags=["carpipe", "generator", "flume"],
     doc_md=__doc__,

@@ -138,8 +138,21 @@ def test_kill_9_of_a_spark_worker_mid_job_the_job_succeeds_with_exact_counts(sta
 
 def test_kill_9_of_a_datanode_while_flume_writes_every_offset_once(long_windows):
     """The block pipeline loses a node mid-write: the sink goes on with the other two (best-effort
-    replacement), and HDFS holds every offset once."""
+    replacement); the run succeeds, and HDFS holds every offset once."""
     s = long_windows.settings
     restart_mid_burst(long_windows, "hdfs-datanode-1",
                       lambda: all(health.check(f"hdfs-datanode-{i + 1}", s)[0] for i in range(s.hdfs_datanodes)),
-                      seed=31, kill=True)
+                      seed=31, kill=True, ride_out=True)
+
+
+def test_kill_9_of_a_partition_leader_while_flume_writes_the_run_succeeds_every_offset_once(long_windows):
+    """The agent's source and the runner's lag probes lose a partition's leader mid-burst: they follow
+    the new leader (the probes ask again through the failover, carpipe.kafka_offsets.through_failover);
+    the run succeeds and HDFS holds every offset once."""
+    from confluent_kafka.admin import AdminClient
+
+    s = long_windows.settings
+    leader = AdminClient(librdkafka(s)).list_topics(s.topic, timeout=10).topics[s.topic].partitions[0].leader
+    in_sync = {(s.topic_replication_factor,) * 2}
+    restart_mid_burst(long_windows, f"kafka-{leader}", lambda: set(replicas_in_sync(s, s.topic).values()) == in_sync,
+                      seed=32, kill=True, ride_out=True)
