@@ -107,6 +107,10 @@ def car_transactions_burst():
         # says so.
         report = run_burst(params["rate"], seconds, params["seed"], settings=s, progress=False,
                            stop_signal=signal.SIGTERM, start_at=window.start).as_dict()
+        if datetime.fromisoformat(report["started_at"]) < window.start:
+            # Stopped in its wait: nothing was produced, so the window gets no burst point; failing
+            # (not retrying) keeps a later try from producing into a window it was not planned for.
+            raise AirflowFailException(f"stopped before window {window} started: {report['error']}")
         client_from_settings(s).write([burst_line(s, report, window)])
         print("burst:", {k: report[k] for k in ("requested", "produced", "acknowledged", "failed",
                                                  "achieved_rate", "started_at", "ended_at")})

@@ -118,9 +118,10 @@ class Burst:
         started_at = datetime.now(timezone.utc)
         produce_seconds, error = 0.0, None
         try:
-            self.producer.ensure_topic(self.topic)
-            with _progress_bar(progress, self.count) as advance:
-                produce_seconds = self._produce(advance)
+            if not self._stop.is_set():  # a stop during the wait: nothing to produce, Kafka not needed
+                self.producer.ensure_topic(self.topic)
+                with _progress_bar(progress, self.count) as advance:
+                    produce_seconds = self._produce(advance)
         except KafkaException as exc:  # no broker at the start, or a record the client refuses
             error = str(exc)
         except BaseException:

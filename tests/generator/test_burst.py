@@ -152,3 +152,4 @@ def test_sigterm_ends_the_wait_for_a_bursts_start(gen_settings):
     assert (report.produced, report.failed) == (0, 1000)
     assert new_records(before, end_offsets(gen_settings, topic)) == 0
     assert report.error == "stopped after 0 of 1000 events: SIGTERM received"
+    assert report.started_at < start_at  # what the burst DAG tells a stop in the wait by
