@@ -7,10 +7,12 @@ until each service answers a real request, creates the Airflow connections and p
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import secrets
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -164,6 +166,32 @@ def other_profile_running() -> str | None:
     return None
 
 
+def taken_ports(host: str, programs: list) -> list[str]:
+    """The ports the stack would listen on that something else holds already, each with its program
+    and, when this user may see it, the holder (say, another checkout's stack)."""
+    import psutil
+
+    holders = {}
+    with contextlib.suppress(psutil.AccessDenied):
+        holders = {c.laddr.port: c.pid for c in psutil.net_connections(kind="tcp")
+                   if c.status == psutil.CONN_LISTEN and c.pid}
+    taken = []
+    for p in programs:
+        for port in p.ports:
+            with socket.socket() as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                try:
+                    probe.bind((host, port))
+                    continue
+                except OSError:
+                    pass
+            holder = ""
+            with contextlib.suppress(psutil.Error, KeyError):
+                holder = f" by pid {holders[port]}: {' '.join(psutil.Process(holders[port]).cmdline())[:100]}"
+            taken.append(f"{host}:{port} ({p.name}){holder}")
+    return taken
+
+
 def up(args) -> None:
     t0 = time.monotonic()
     if other := other_profile_running():
@@ -174,6 +202,9 @@ def up(args) -> None:
         + f"; state in {s.state_dir}")
     generate_secrets()
     programs = stack.render()
+    if not supervisord_running() and (taken := taken_ports(s.bind_host, programs)):
+        sys.exit("cannot start, ports taken:\n  " + "\n  ".join(taken) + "\nStop what holds them (another "
+                 "checkout's stack: `make down` there), or move this stack's ports (CARPIPE_*_PORT).")
     initialise()
     if supervisord_running():
         supervisorctl("reread")

@@ -137,6 +137,7 @@ class Program:
     autostart: bool = True
     user: str | None = None  # the OS user it runs as (supervisord runs as whoever ran `make up`)
     stopsignal: str = "TERM"
+    ports: tuple[int, ...] = ()  # the TCP ports it listens on, on the bind host
 
 
 class Stack:
@@ -194,7 +195,7 @@ class Stack:
                    log4j: LOG4J2_CONSOLE.replace("{level}", "info")
                    + "logger.kafka.name = kafka\nlogger.kafka.level = warn\n"
                      "logger.state.name = state.change.logger\nlogger.state.level = warn\n"},
-            priority=10,
+            priority=10, ports=(port, controller_port),
         )
 
     def kafka_format_command(self, name: str) -> list[str]:
@@ -258,7 +259,8 @@ class Stack:
     def namenode(self) -> Program:
         return Program("hdfs-namenode",
                        self.hdfs_java("org.apache.hadoop.hdfs.server.namenode.NameNode"),
-                       files=self.hadoop_files(), priority=10)
+                       files=self.hadoop_files(), priority=10,
+                       ports=(self.s.hdfs_rpc_port, self.s.hdfs_http_port))
 
     def datanode_names(self) -> list[str]:
         return node_names("hdfs-datanode", self.s.hdfs_datanodes)
@@ -279,7 +281,7 @@ class Stack:
         return Program(self.datanode_names()[index],
                        self.hdfs_java("org.apache.hadoop.hdfs.server.datanode.DataNode",
                                       conf=self.datanode_conf(index)),
-                       files=self.hadoop_files(), priority=20)
+                       files=self.hadoop_files(), priority=20, ports=self.s.datanode_node_ports()[index])
 
     def namenode_format_command(self) -> list[str]:
         return self.hdfs_java("org.apache.hadoop.hdfs.server.namenode.NameNode",
@@ -292,7 +294,7 @@ class Stack:
         text = influxdb_conf(s.bind_host, s.influx_port, s.influx_port + 2, self.state / "influxdb", INFLUX_DATA)
         influxd = shutil.which("influxd") or "/usr/bin/influxd"
         return Program("influxdb", [influxd, "-config", str(conf)], files={conf: text},
-                       priority=10)
+                       priority=10, ports=(s.influx_port, s.influx_port + 2))
 
     # -- PostgreSQL (Debian's server): Airflow's metadata DB ------------------------------------
     @property
@@ -303,7 +305,7 @@ class Stack:
         # TERM is PostgreSQL's "smart" shutdown, which waits for every client to leave; INT ("fast")
         # rolls their transactions back and stops cleanly.
         return Program("postgres", self.postgres.command(), priority=5, startsecs=3,
-                       user=server_user(), stopsignal="INT")
+                       user=server_user(), stopsignal="INT", ports=(self.s.postgres_port,))
 
     # -- Airflow 3: separate supervised processes --------------------------------------------
     def airflow_env(self) -> dict[str, str]:
@@ -352,9 +354,11 @@ class Stack:
                 "AIRFLOW__CELERY__WORKER_CONCURRENCY": "3",
                 "AIRFLOW__CELERY__WORKER_ENABLE_REMOTE_CONTROL": "True"}
 
-    def airflow(self, component: str, *args: str, name: str | None = None, stopwaitsecs: int = 60) -> Program:
+    def airflow(self, component: str, *args: str, name: str | None = None, stopwaitsecs: int = 60,
+                ports: tuple[int, ...] = ()) -> Program:
         return Program(name or f"airflow-{component}", [str(venv_bin() / "airflow"), component, *args],
-                       env=self.airflow_env(), priority=50, stopwaitsecs=stopwaitsecs, autostart=False)
+                       env=self.airflow_env(), priority=50, stopwaitsecs=stopwaitsecs, autostart=False,
+                       ports=ports)
 
     # -- Celery (the cluster profile's executor): Redis as broker, N workers -------------------
     @property
@@ -363,7 +367,7 @@ class Stack:
 
     def redis_program(self) -> Program:
         return Program("redis", self.redis.command(), files={self.redis.conf: self.redis.conf_text()},
-                       priority=5, startsecs=3)
+                       priority=5, startsecs=3, ports=(self.s.redis_port,))
 
     def celery_worker_names(self) -> list[str]:
         return node_names("airflow-celery-worker", self.s.celery_workers, numbered=True)
@@ -393,7 +397,7 @@ class Stack:
                         "--webui-port", str(s.spark_master_ui_port)],
                        # No REST submission server: it would take jobs from anyone on the host.
                        env={**self.spark_env(), "SPARK_MASTER_OPTS": "-Dspark.master.rest.enabled=false"},
-                       priority=30)
+                       priority=30, ports=(s.spark_master_port, s.spark_master_ui_port))
 
     def spark_worker(self, index: int) -> Program:
         s = self.s
@@ -406,7 +410,7 @@ class Stack:
                         "--host", s.bind_host, "--port", str(port), "--webui-port", str(ui),
                         "--cores", "1", "--memory", s.spark_executor_memory,
                         "--work-dir", str(self.state / name), f"spark://{s.bind_host}:{s.spark_master_port}"],
-                       env=self.spark_env(), priority=40)
+                       env=self.spark_env(), priority=40, ports=(port, ui))
 
     # -- generator ------------------------------------------------------------------------
     def generator(self) -> Program:
@@ -417,7 +421,7 @@ class Stack:
              "--workers", "1", "--threads", "16", "--timeout", "0",
              "generator.app:create_app()"],
             env=s.as_env(),
-            priority=60,
+            priority=60, ports=(s.generator_port,),
         )
 
     def programs(self) -> list[Program]:
@@ -429,7 +433,7 @@ class Stack:
             *map(self.datanode, range(s.hdfs_datanodes)), self.influxdb(), *spark,
             # Airflow's log servers bind every interface; with one machine the api-server reads
             # task logs from the shared log folder, so they are not started at all.
-            self.airflow("api-server"), self.airflow("scheduler", "--skip-serve-logs"),
+            self.airflow("api-server", ports=(s.airflow_port,)), self.airflow("scheduler", "--skip-serve-logs"),
             self.airflow("dag-processor"),
             # The triggerer holds no work of its own (deferred tasks' triggers are in the metadata DB and
             # resume at its next start), and at times lets a SIGTERM wait out the whole stop timeout.

@@ -93,13 +93,27 @@ def test_cluster_spark_is_a_standalone_master_and_two_one_core_workers_on_the_bi
 
 
 def test_no_two_listeners_of_a_profile_share_a_port(cluster, tmp_path):
-    for s in (cluster, Settings(profile="embedded", state_dir=tmp_path)):
-        ports = [*(p for node in s.kafka_node_ports() for p in node),
-                 *(p for node in s.datanode_node_ports() for p in node),
-                 *(p for node in s.spark_worker_node_ports() for p in node),
-                 s.hdfs_rpc_port, s.hdfs_http_port, s.influx_port, s.influx_port + 2, s.airflow_port,
-                 s.generator_port, s.postgres_port, s.spark_master_port, s.spark_master_ui_port]
-        assert len(ports) == len(set(ports)), sorted(ports)
+    for s, count in ((cluster, 29), (Settings(profile="embedded", state_dir=tmp_path), 12)):
+        ports = [port for p in Stack(s).programs() for port in p.ports]
+        assert (len(ports), len(set(ports))) == (count, count), sorted(ports)
+
+
+def test_make_up_names_each_port_another_process_holds(tmp_path):
+    """Another checkout's stack on the same ports: `make up` says which port, whose, and who holds it,
+    instead of starting services that crash-loop or answer as the other stack."""
+    import os
+    import socket
+
+    from stack.ctl import taken_ports
+
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        programs = Stack(Settings(profile="embedded", state_dir=tmp_path, postgres_port=port)).programs()
+        taken = [t for t in taken_ports("127.0.0.1", programs) if t.startswith(f"127.0.0.1:{port} ")]
+        assert len(taken) == 1 and taken[0].startswith(f"127.0.0.1:{port} (postgres) by pid {os.getpid()}: "), taken
+    assert not [t for t in taken_ports("127.0.0.1", programs) if t.startswith(f"127.0.0.1:{port} ")]
 
 
 def test_every_program_of_both_profiles_has_a_health_probe(cluster, tmp_path):

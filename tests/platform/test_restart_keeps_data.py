@@ -26,22 +26,14 @@ def ctl(*args: str) -> str:
     return out.stdout
 
 
-def burst_duration(s, phase: str) -> int:
-    """A manual burst's duration that puts it in ``phase`` when its tasks run: producing in the current
-    window (waiting, if need be, for one with room for it), or waiting for the next window's start."""
-    if phase == "waiting":
-        return cadence.max_burst_seconds(s.window_seconds)  # never fits the rest of the current window
+def room_for_a_burst(s, duration: int) -> None:
+    """Wait, if need be, for a window in which a manual burst of ``duration`` s is planned."""
     now = lambda: datetime.now(timezone.utc)  # noqa: E731
-    while cadence.burst_window(now(), s.window_seconds, 90).start > now():
+    while cadence.burst_window(now(), s.window_seconds, duration).start > now():
         time.sleep(5)
-    return 60  # planned with 30 s to spare in the current window
 
 
-# A burst stopped in its wait for the window failed its burst point (started outside the window) with a
-# plain error, and so was retried after `make up`: a new try producing into a window it was not
-# planned for.
-@pytest.mark.parametrize("phase", ["producing", "waiting"])
-def test_down_then_up_keeps_data(stack_up, phase):
+def test_down_then_up_keeps_data(stack_up):
     tag = uuid.uuid4().hex[:8]
     topic = new_topic(stack_up, f"platform-restart-{tag}")
     produce(stack_up, topic, ["kept-1", "kept-2"])
@@ -52,20 +44,26 @@ def test_down_then_up_keeps_data(stack_up, phase):
     influx.write([f"platform_restart,run={tag} value=1i {base_ns + i}" for i in range(3)])
     api = AirflowApi(stack_up)
     api.request("POST", "/variables", json={"key": f"platform_restart_{tag}", "value": "kept"})
-    # A burst run in flight: its burst task (an Airflow task process) and its Flume task (BashOperator:
-    # bash, flock, the runner and the agent's JVM, in a session of their own) are running.
+    # Two burst runs in flight, their burst tasks (Airflow task processes) and Flume tasks (BashOperator:
+    # the runner and the agent's JVM, in a session of their own) running: one burst producing in the
+    # current window, one waiting for the next window's start (the longest burst never fits the rest of
+    # a window). A burst stopped in its wait once failed with a plain error (its burst point dated
+    # before the window), and so was retried after `make up`, producing into a window not planned for.
     api.pause("car_transactions_burst", False)  # a paused DAG (say, for a benchmark) would never run it
-    run = api.trigger("car_transactions_burst", {"rate": 5, "duration": burst_duration(stack_up, phase)}
-                      )["dag_run_id"]
+    room_for_a_burst(stack_up, 90)
+    runs = {phase: api.trigger("car_transactions_burst", {"rate": 5, "duration": duration})["dag_run_id"]
+            for phase, duration in [("producing", 60),
+                                    ("waiting", cadence.max_burst_seconds(stack_up.window_seconds))]}
     deadline = time.monotonic() + 180
-    while (states := api.task_states("car_transactions_burst", run)).get("flume_agent") != "running" \
-            or states.get("burst") != "running":
-        assert time.monotonic() < deadline, f"the run's tasks did not start: {states}"
-        time.sleep(2)
+    for run in runs.values():
+        while (states := api.task_states("car_transactions_burst", run)).get("flume_agent") != "running" \
+                or states.get("burst") != "running":
+            assert time.monotonic() < deadline, f"the run's tasks did not start: {states}"
+            time.sleep(2)
     from stack.ctl import leftover_processes
 
     while not any("flume" in " ".join(p.cmdline()) for p in leftover_processes()):
-        assert time.monotonic() < deadline, "no Flume process of the run to stop"
+        assert time.monotonic() < deadline, "no Flume process of the runs to stop"
         time.sleep(1)
 
     started = time.monotonic()
@@ -78,11 +76,12 @@ def test_down_then_up_keeps_data(stack_up, phase):
     # stopwaitsecs), then SIGKILL.
     assert took < 50, f"make down took {took:.0f}s with a run in flight:\n{stopped}"
     ctl("up")
-    burst = api.get(f"/dags/car_transactions_burst/dagRuns/{run}/taskInstances/burst")
-    assert (burst["state"], burst["try_number"]) == ("failed", 1), \
-        f"the burst cut by make down should have failed, not been retried: {burst}"
-    said = api.log("car_transactions_burst", run, "burst", 1)
-    assert ("waiting" in said) == (phase == "waiting") and "SIGTERM received" in said, said[-3000:]
+    for phase, run in runs.items():
+        burst = api.get(f"/dags/car_transactions_burst/dagRuns/{run}/taskInstances/burst")
+        assert (burst["state"], burst["try_number"]) == ("failed", 1), \
+            f"the {phase} burst cut by make down should have failed, not been retried: {burst}"
+        said = api.log("car_transactions_burst", run, "burst", 1)
+        assert ("waiting" in said) == (phase == "waiting") and "SIGTERM received" in said, said[-3000:]
 
     assert api.get(f"/variables/platform_restart_{tag}")["value"] == "kept"
     api.request("DELETE", f"/variables/platform_restart_{tag}")
