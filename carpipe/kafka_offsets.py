@@ -8,8 +8,9 @@ offsets reach that point. The Flume source commits only after a batch is in its 
 
 from __future__ import annotations
 
+import threading
 import time
-
+from concurrent.futures import Future, TimeoutError as FutureTimeout
 from typing import Callable, TypeVar
 
 from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, KafkaError, KafkaException, TopicPartition
@@ -30,9 +31,25 @@ FAILOVER_SECONDS = 60.0
 T = TypeVar("T")
 
 
-def through_failover(ask: Callable[[], T], seconds: float = FAILOVER_SECONDS, pause: float = 1.0) -> T:
-    """``ask()``, asked again while it fails with a failover error, for at most ``seconds``; any other
-    error, or one that outlasts that, is raised."""
+class Stopped(Exception):
+    """A probe given up because its caller was told to stop (a Flume runner's SIGTERM)."""
+
+
+def answer(future: Future, stop: threading.Event | None = None):
+    """The future's result, given up as soon as ``stop`` is set: an admin request can take its whole
+    request timeout, longer than a stopping process may wait."""
+    while True:
+        try:
+            return future.result(timeout=0.5)
+        except FutureTimeout:
+            if stop is not None and stop.is_set():
+                raise Stopped("stop requested while waiting for Kafka's answer") from None
+
+
+def through_failover(ask: Callable[[], T], seconds: float = FAILOVER_SECONDS, pause: float = 1.0,
+                     stop: threading.Event | None = None) -> T:
+    """``ask()``, asked again while it fails with a failover error, for at most ``seconds`` and not once
+    ``stop`` is set; any other error, or one that outlasts that, is raised."""
     deadline = time.monotonic() + seconds
     while True:
         try:
@@ -41,13 +58,18 @@ def through_failover(ask: Callable[[], T], seconds: float = FAILOVER_SECONDS, pa
             error = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
             if error is None or error.code() not in FAILOVER_ERRORS or time.monotonic() >= deadline:
                 raise
-        time.sleep(pause)
+            if stop is None:
+                time.sleep(pause)
+            elif stop.wait(pause):
+                raise Stopped(f"stop requested while Kafka failed over ({error.name()})") from exc
 
 
 class GroupLag:
-    def __init__(self, s: Settings, group: str | None = None):
+    def __init__(self, s: Settings, group: str | None = None, stop: threading.Event | None = None):
+        """``stop``: once set, probes in progress give up (``Stopped``) instead of waiting out Kafka."""
         self.topic = s.topic
         self.group = group or s.flume_consumer_group
+        self.stop = stop
         self.admin = AdminClient(librdkafka(s))
         meta = self.admin.list_topics(self.topic, timeout=TIMEOUT).topics[self.topic]
         if meta.error is not None:
@@ -58,8 +80,8 @@ class GroupLag:
         def ask() -> dict[int, int]:
             futures = self.admin.list_offsets({TopicPartition(self.topic, p): spec for p in self.partitions},
                                               request_timeout=TIMEOUT)
-            return {tp.partition: f.result().offset for tp, f in futures.items()}
-        return through_failover(ask)
+            return {tp.partition: answer(f, self.stop).offset for tp, f in futures.items()}
+        return through_failover(ask, stop=self.stop)
 
     def targets(self, before_ms: int | None = None) -> dict[int, int]:
         """Per partition, the offset just past the last record stamped before ``before_ms``
@@ -82,18 +104,18 @@ class GroupLag:
             out: dict[int, list[int]] = {p: [] for p in self.partitions}
             for futures in requests:
                 for tp, f in futures.items():
-                    offset = f.result().offset
+                    offset = answer(f, self.stop).offset
                     out[tp.partition].append(offset if offset >= 0 else end[tp.partition])
             return out
-        return through_failover(ask)
+        return through_failover(ask, stop=self.stop)
 
     def positions(self) -> dict[int, int]:
         """Committed offsets; a partition the group never committed starts at its earliest offset
         (the source's auto.offset.reset)."""
         request = ConsumerGroupTopicPartitions(
             self.group, [TopicPartition(self.topic, p) for p in self.partitions])
-        result = through_failover(lambda: self.admin.list_consumer_group_offsets(
-            [request], request_timeout=TIMEOUT)[self.group].result())
+        result = through_failover(lambda: answer(self.admin.list_consumer_group_offsets(
+            [request], request_timeout=TIMEOUT)[self.group], self.stop), stop=self.stop)
         committed = {tp.partition: tp.offset for tp in result.topic_partitions}
         earliest = self._offsets(OffsetSpec.earliest())
         return {p: committed[p] if committed.get(p, -1) >= 0 else earliest[p] for p in self.partitions}
@@ -102,8 +124,8 @@ class GroupLag:
         """Until the group has no member: a consumer that died (SIGKILL) stays one until its session
         times out, and offsets of a group with members cannot be set from outside."""
         deadline = time.monotonic() + timeout
-        while (group := through_failover(lambda: self.admin.describe_consumer_groups(
-                [self.group], request_timeout=TIMEOUT)[self.group].result())).members:
+        while (group := through_failover(lambda: answer(self.admin.describe_consumer_groups(
+                [self.group], request_timeout=TIMEOUT)[self.group], self.stop), stop=self.stop)).members:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"group {self.group} still has {len(group.members)} member(s) after "
                                    f"{timeout:.0f}s: is another consumer using it?")
@@ -115,8 +137,8 @@ class GroupLag:
         """Set the group's committed offsets (the group must have no active member: see wait_empty)."""
         request = ConsumerGroupTopicPartitions(
             self.group, [TopicPartition(self.topic, p, o) for p, o in sorted(offsets.items())])
-        result = through_failover(lambda: self.admin.alter_consumer_group_offsets(
-            [request], request_timeout=TIMEOUT)[self.group].result())
+        result = through_failover(lambda: answer(self.admin.alter_consumer_group_offsets(
+            [request], request_timeout=TIMEOUT)[self.group], self.stop), stop=self.stop)
         failed = [tp for tp in result.topic_partitions if tp.error is not None]
         if failed:
             raise RuntimeError(f"committing offsets of group {self.group}: {failed}")

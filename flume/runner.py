@@ -41,7 +41,7 @@ from flume.agent import AgentError, FlumeAgent, component
 from flume.agent_conf import CHANNELS
 from flume.drain import DrainCheck, Snapshot
 from carpipe.webhdfs import HdfsFile, WebHdfs, files_since, webhdfs
-from carpipe.kafka_offsets import GroupLag
+from carpipe.kafka_offsets import GroupLag, Stopped
 from flume.recovery import recover_open_files, resume_offsets
 
 EXIT_OK, EXIT_FAILED, EXIT_NOT_DRAINED = 0, 1, 3
@@ -72,7 +72,9 @@ def group_lock(s: Settings, wait: float = 0.0, stop: threading.Event | None = No
                 break
             except BlockingIOError:
                 busy = f"another runner holds {path} (group {s.flume_consumer_group})"
-                if time.monotonic() >= give_up or (stop is not None and stop.is_set()):
+                if stop is not None and stop.is_set():
+                    raise RunnerBusy(busy + ": stopped while waiting for its turn")
+                if time.monotonic() >= give_up:
                     raise RunnerBusy(busy + (f", still after {wait:.0f}s" if wait else ""))
                 if time.monotonic() >= next_note:
                     log(f"{busy}: waiting for its turn, at most {give_up - time.monotonic():.0f}s more")
@@ -151,7 +153,7 @@ class Run:
     def execute(self) -> int:
         s = self.s
         client = webhdfs(s)
-        lag = GroupLag(s)
+        lag = GroupLag(s, stop=self.stop_requested)
         # Any record Flume can still read is within the topic's retention: so is any window it writes.
         since = datetime.now(UTC) - timedelta(milliseconds=s.topic_retention_ms)
         run_start = datetime.now(UTC)
@@ -175,6 +177,8 @@ class Run:
                 self.result |= self.progress(agent, lag, started)
         except AgentError as exc:
             log(f"agent failed: {exc}")
+        except Stopped as exc:  # the probe gave up on Kafka: the stop goes on as any other
+            log(str(exc))
         finally:
             died = not agent.alive()
             try:
@@ -261,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with group_lock(s, args.wait_turn, run.stop_requested):
             code = run.execute()
-    except RunnerBusy as exc:
+    except (RunnerBusy, Stopped) as exc:
         log(str(exc))
         code = run.result["exit_code"] = EXIT_FAILED
     except Exception:  # Kafka or HDFS unreachable, recovery failed, ...: a failed task, with its cause

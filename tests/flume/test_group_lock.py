@@ -53,7 +53,7 @@ def test_the_wait_is_bounded_and_a_stop_request_ends_it(s):
         stop = threading.Event()
         threading.Timer(0.5, stop.set).start()
         started = time.monotonic()
-        with pytest.raises(RunnerBusy):
+        with pytest.raises(RunnerBusy, match="stopped while waiting for its turn"):
             with group_lock(s, wait=60, stop=stop):
                 pass
         assert time.monotonic() - started < 4

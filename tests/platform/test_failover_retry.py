@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 import time
+from concurrent.futures import Future
 
 import pytest
 from confluent_kafka import KafkaError, KafkaException
 
-from carpipe.kafka_offsets import through_failover
+from carpipe.kafka_offsets import Stopped, answer, through_failover
 
 
 def failing(codes: list[int], answer="ok"):
@@ -42,3 +44,27 @@ def test_a_failover_that_does_not_end_is_raised_after_the_bound():
     with pytest.raises(KafkaException, match="LEADER_NOT_AVAILABLE"):
         through_failover(ask, seconds=0.3, pause=0.05)
     assert 0.3 <= time.monotonic() - started < 2 and 2 < len(asked) < 1000
+
+
+# make down once waited 50 s for a Flume runner told to stop: its lag probe was retrying a Kafka that had
+# just restarted, each request taking up to its 30 s timeout.
+def test_a_stop_ends_the_retries_at_once():
+    ask, asked = failing([KafkaError.COORDINATOR_LOAD_IN_PROGRESS] * 1000)
+    stop = threading.Event()
+    threading.Timer(0.3, stop.set).start()
+    started = time.monotonic()
+    with pytest.raises(Stopped, match="COORDINATOR_LOAD_IN_PROGRESS"):
+        through_failover(ask, seconds=60, pause=0.05, stop=stop)
+    assert time.monotonic() - started < 1.5
+
+
+def test_a_stop_ends_the_wait_for_an_unanswered_request():
+    pending, stop = Future(), threading.Event()
+    threading.Timer(0.3, stop.set).start()
+    started = time.monotonic()
+    with pytest.raises(Stopped, match="waiting for Kafka's answer"):
+        answer(pending, stop)
+    assert time.monotonic() - started < 1.5
+    done = Future()
+    done.set_result(42)
+    assert answer(done, stop) == 42  # an answer already there is still taken
