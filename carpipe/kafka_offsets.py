@@ -47,9 +47,10 @@ def answer(future: Future, stop: threading.Event | None = None):
 
 
 def through_failover(ask: Callable[[], T], seconds: float = FAILOVER_SECONDS, pause: float = 1.0,
-                     stop: threading.Event | None = None) -> T:
+                     stop: threading.Event | None = None, renew: Callable[[], None] | None = None) -> T:
     """``ask()``, asked again while it fails with a failover error, for at most ``seconds`` and not once
-    ``stop`` is set; any other error, or one that outlasts that, is raised."""
+    ``stop`` is set; any other error, or one that outlasts that, is raised. ``renew``: called before
+    asking again (a client whose cached leaders went stale keeps getting the same error)."""
     deadline = time.monotonic() + seconds
     while True:
         try:
@@ -62,6 +63,8 @@ def through_failover(ask: Callable[[], T], seconds: float = FAILOVER_SECONDS, pa
                 time.sleep(pause)
             elif stop.wait(pause):
                 raise Stopped(f"stop requested while Kafka failed over ({error.name()})") from exc
+            if renew is not None:
+                renew()
 
 
 class GroupLag:
@@ -70,18 +73,24 @@ class GroupLag:
         self.topic = s.topic
         self.group = group or s.flume_consumer_group
         self.stop = stop
-        self.admin = AdminClient(librdkafka(s))
+        self.conf = librdkafka(s)
+        self.admin = AdminClient(self.conf)
         meta = self.admin.list_topics(self.topic, timeout=TIMEOUT).topics[self.topic]
         if meta.error is not None:
             raise RuntimeError(f"topic {self.topic}: {meta.error}")
         self.partitions = sorted(meta.partitions)
+
+    def _renew(self) -> None:
+        """A new admin client, with fresh metadata: after a leader was killed, the old one kept asking
+        with a fenced leader epoch for over a minute (FENCED_LEADER_EPOCH until its metadata refresh)."""
+        self.admin = AdminClient(self.conf)
 
     def _offsets(self, spec: OffsetSpec) -> dict[int, int]:
         def ask() -> dict[int, int]:
             futures = self.admin.list_offsets({TopicPartition(self.topic, p): spec for p in self.partitions},
                                               request_timeout=TIMEOUT)
             return {tp.partition: answer(f, self.stop).offset for tp, f in futures.items()}
-        return through_failover(ask, stop=self.stop)
+        return through_failover(ask, stop=self.stop, renew=self._renew)
 
     def targets(self, before_ms: int | None = None) -> dict[int, int]:
         """Per partition, the offset just past the last record stamped before ``before_ms``
@@ -107,7 +116,7 @@ class GroupLag:
                     offset = answer(f, self.stop).offset
                     out[tp.partition].append(offset if offset >= 0 else end[tp.partition])
             return out
-        return through_failover(ask, stop=self.stop)
+        return through_failover(ask, stop=self.stop, renew=self._renew)
 
     def positions(self) -> dict[int, int]:
         """Committed offsets; a partition the group never committed starts at its earliest offset
@@ -115,7 +124,7 @@ class GroupLag:
         request = ConsumerGroupTopicPartitions(
             self.group, [TopicPartition(self.topic, p) for p in self.partitions])
         result = through_failover(lambda: answer(self.admin.list_consumer_group_offsets(
-            [request], request_timeout=TIMEOUT)[self.group], self.stop), stop=self.stop)
+            [request], request_timeout=TIMEOUT)[self.group], self.stop), stop=self.stop, renew=self._renew)
         committed = {tp.partition: tp.offset for tp in result.topic_partitions}
         earliest = self._offsets(OffsetSpec.earliest())
         return {p: committed[p] if committed.get(p, -1) >= 0 else earliest[p] for p in self.partitions}
@@ -125,7 +134,7 @@ class GroupLag:
         times out, and offsets of a group with members cannot be set from outside."""
         deadline = time.monotonic() + timeout
         while (group := through_failover(lambda: answer(self.admin.describe_consumer_groups(
-                [self.group], request_timeout=TIMEOUT)[self.group], self.stop), stop=self.stop)).members:
+                [self.group], request_timeout=TIMEOUT)[self.group], self.stop), stop=self.stop, renew=self._renew)).members:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"group {self.group} still has {len(group.members)} member(s) after "
                                    f"{timeout:.0f}s: is another consumer using it?")
@@ -138,7 +147,7 @@ class GroupLag:
         request = ConsumerGroupTopicPartitions(
             self.group, [TopicPartition(self.topic, p, o) for p, o in sorted(offsets.items())])
         result = through_failover(lambda: answer(self.admin.alter_consumer_group_offsets(
-            [request], request_timeout=TIMEOUT)[self.group], self.stop), stop=self.stop)
+            [request], request_timeout=TIMEOUT)[self.group], self.stop), stop=self.stop, renew=self._renew)
         failed = [tp for tp in result.topic_partitions if tp.error is not None]
         if failed:
             raise RuntimeError(f"committing offsets of group {self.group}: {failed}")

@@ -68,3 +68,10 @@ def test_a_stop_ends_the_wait_for_an_unanswered_request():
     done = Future()
     done.set_result(42)
     assert answer(done, stop) == 42  # an answer already there is still taken
+
+
+def test_the_client_is_renewed_before_each_new_ask():
+    ask, asked = failing([KafkaError.FENCED_LEADER_EPOCH] * 3)
+    renewed = []
+    assert through_failover(ask, pause=0, renew=lambda: renewed.append(len(asked))) == "ok"
+    assert renewed == [1, 2, 3]  # after each failed ask, before the next
