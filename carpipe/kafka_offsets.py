@@ -85,12 +85,19 @@ class GroupLag:
         with a fenced leader epoch for over a minute (FENCED_LEADER_EPOCH until its metadata refresh)."""
         self.admin = AdminClient(self.conf)
 
+    def _ask(self, ask: Callable[[], T]) -> T:
+        """``ask()`` through a failover, given up on a stop, with a fresh client before each new ask."""
+        return through_failover(ask, stop=self.stop, renew=self._renew)
+
+    def _answer(self, future: Future):
+        return answer(future, self.stop)
+
     def _offsets(self, spec: OffsetSpec) -> dict[int, int]:
         def ask() -> dict[int, int]:
             futures = self.admin.list_offsets({TopicPartition(self.topic, p): spec for p in self.partitions},
                                               request_timeout=TIMEOUT)
-            return {tp.partition: answer(f, self.stop).offset for tp, f in futures.items()}
-        return through_failover(ask, stop=self.stop, renew=self._renew)
+            return {tp.partition: self._answer(f).offset for tp, f in futures.items()}
+        return self._ask(ask)
 
     def targets(self, before_ms: int | None = None) -> dict[int, int]:
         """Per partition, the offset just past the last record stamped before ``before_ms``
@@ -113,18 +120,18 @@ class GroupLag:
             out: dict[int, list[int]] = {p: [] for p in self.partitions}
             for futures in requests:
                 for tp, f in futures.items():
-                    offset = answer(f, self.stop).offset
+                    offset = self._answer(f).offset
                     out[tp.partition].append(offset if offset >= 0 else end[tp.partition])
             return out
-        return through_failover(ask, stop=self.stop, renew=self._renew)
+        return self._ask(ask)
 
     def positions(self) -> dict[int, int]:
         """Committed offsets; a partition the group never committed starts at its earliest offset
         (the source's auto.offset.reset)."""
         request = ConsumerGroupTopicPartitions(
             self.group, [TopicPartition(self.topic, p) for p in self.partitions])
-        result = through_failover(lambda: answer(self.admin.list_consumer_group_offsets(
-            [request], request_timeout=TIMEOUT)[self.group], self.stop), stop=self.stop, renew=self._renew)
+        result = self._ask(lambda: self._answer(self.admin.list_consumer_group_offsets(
+            [request], request_timeout=TIMEOUT)[self.group]))
         committed = {tp.partition: tp.offset for tp in result.topic_partitions}
         earliest = self._offsets(OffsetSpec.earliest())
         return {p: committed[p] if committed.get(p, -1) >= 0 else earliest[p] for p in self.partitions}
@@ -133,8 +140,8 @@ class GroupLag:
         """Until the group has no member: a consumer that died (SIGKILL) stays one until its session
         times out, and offsets of a group with members cannot be set from outside."""
         deadline = time.monotonic() + timeout
-        while (group := through_failover(lambda: answer(self.admin.describe_consumer_groups(
-                [self.group], request_timeout=TIMEOUT)[self.group], self.stop), stop=self.stop, renew=self._renew)).members:
+        while (group := self._ask(lambda: self._answer(self.admin.describe_consumer_groups(
+                [self.group], request_timeout=TIMEOUT)[self.group]))).members:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"group {self.group} still has {len(group.members)} member(s) after "
                                    f"{timeout:.0f}s: is another consumer using it?")
@@ -146,8 +153,8 @@ class GroupLag:
         """Set the group's committed offsets (the group must have no active member: see wait_empty)."""
         request = ConsumerGroupTopicPartitions(
             self.group, [TopicPartition(self.topic, p, o) for p, o in sorted(offsets.items())])
-        result = through_failover(lambda: answer(self.admin.alter_consumer_group_offsets(
-            [request], request_timeout=TIMEOUT)[self.group], self.stop), stop=self.stop, renew=self._renew)
+        result = self._ask(lambda: self._answer(self.admin.alter_consumer_group_offsets(
+            [request], request_timeout=TIMEOUT)[self.group]))
         failed = [tp for tp in result.topic_partitions if tp.error is not None]
         if failed:
             raise RuntimeError(f"committing offsets of group {self.group}: {failed}")
