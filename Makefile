@@ -14,7 +14,7 @@ CTL   := $(PY) -m stack.ctl
 # order (the disruptive ones last, the e2e test before the engines' faults, which the platform's own
 # runs, going on meanwhile, take a window to recover from); the rest does not depend on the stack's
 # shape and runs on the embedded profile.
-CLUSTER_TESTS ?= tests/platform/test_services.py tests/platform/test_secrets.py tests/dags/test_pipeline_e2e.py tests/cluster
+CLUSTER_TESTS ?= tests/platform/test_services.py tests/platform/test_secrets.py tests/platform/test_group_lag.py tests/dags/test_pipeline_e2e.py tests/cluster
 
 .PHONY: install up down status logs clean distclean test test-embedded test-cluster unit bench constraints urls airflow
 

@@ -94,12 +94,11 @@ def influx_counts(influx: InfluxClient, s: Settings, w: Window, c: TierCounts) -
         c.produced, c.acknowledged = int(rows[0]["p"] or 0), int(rows[0]["a"] or 0)
 
 
-def kafka_counts(s: Settings, w: Window, c: TierCounts, lag=None) -> None:
+def kafka_counts(s: Settings, w: Window, c: TierCounts, lag) -> None:
     """Records in the window by offsets for its timestamps, and how far Flume is from its end."""
     from carpipe.kafka_clients import librdkafka
-    from carpipe.kafka_offsets import GroupLag, kafka_holds_window
+    from carpipe.kafka_offsets import kafka_holds_window
 
-    lag = lag or GroupLag(s)
     start, end = lag.targets(w.start_ms), lag.targets(w.end_ms)
     c.kafka = sum(end[p] - start[p] for p in lag.partitions)
     c.kafka_ranges = {p: (start[p], end[p] - 1) for p in lag.partitions}
@@ -149,9 +148,9 @@ def count_tiers(s: Settings, influx: InfluxClient, w: Window) -> TierCounts:
     from carpipe.kafka_offsets import GroupLag
 
     c = TierCounts(window=w.label(), window_seconds=w.seconds)
-    lag = GroupLag(s)
-    kafka_counts(s, w, c, lag)
-    h = hdfs_counts(s, w, c)
-    influx_counts(influx, s, w, c)
-    latency_counts(lag, w, c, h.committed)
+    with GroupLag(s) as lag:
+        kafka_counts(s, w, c, lag)
+        h = hdfs_counts(s, w, c)
+        influx_counts(influx, s, w, c)
+        latency_counts(lag, w, c, h.committed)
     return c

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import fcntl
+import faulthandler
 import json
 import signal
 import sys
@@ -104,8 +105,7 @@ def resume(s: Settings, client: WebHdfs, lag: GroupLag, since: datetime) -> dict
     for p, o in sorted(moves.items()):
         log(f"partition {p}: HDFS holds offsets below {o}, the group was at {committed[p]}: resuming at {o}")
     if moves:
-        lag.wait_empty(progress=log)
-        lag.commit(moves)
+        lag.commit(moves, progress=log)
     return {p: o for p, o in at.items() if p in committed}
 
 
@@ -151,9 +151,12 @@ class Run:
         return False
 
     def execute(self) -> int:
+        with GroupLag(self.s, stop=self.stop_requested) as lag:
+            return self.execute_with(lag)
+
+    def execute_with(self, lag: GroupLag) -> int:
         s = self.s
         client = webhdfs(s)
-        lag = GroupLag(s, stop=self.stop_requested)
         # Any record Flume can still read is within the topic's retention: so is any window it writes.
         since = datetime.now(UTC) - timedelta(milliseconds=s.topic_retention_ms)
         run_start = datetime.now(UTC)
@@ -250,6 +253,7 @@ def _utc(text: str) -> datetime:
 
 
 def main(argv: list[str] | None = None) -> int:
+    faulthandler.enable(all_threads=True)  # a native crash (a Kafka client's) leaves its stacks in the log
     s = get_settings()
     args = parse_args(argv, s)
     now = datetime.now(UTC)

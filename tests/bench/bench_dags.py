@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from carpipe.config import Settings, get_settings
+from carpipe.kafka_offsets import GroupLag
 from carpipe.tier_counts import TierCounts, kafka_counts
 from carpipe.topic import ensure_topic
 from carpipe.windows import UTC, Window
@@ -55,7 +56,8 @@ def fill(s: Settings, rate: int | None) -> tuple[int, Window]:
 
 def by_offsets(s: Settings, w: Window) -> int:
     c = TierCounts(window=w.label(), window_seconds=w.seconds)
-    kafka_counts(s, w, c)
+    with GroupLag(s) as lag:
+        kafka_counts(s, w, c, lag)
     return c.kafka
 
 

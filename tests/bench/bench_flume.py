@@ -130,7 +130,8 @@ CASES = {"memory channel, exactly-once": ("memory", FlumeAgent), "file channel, 
 
 def new_agent(agent_class, s: Settings, channel: str) -> FlumeAgent:
     if agent_class is FlumeAgent:  # one lane per partition of the bench's topic, as the runner starts it
-        return FlumeAgent(s, channel, f"flume[{channel}] | ", partitions=len(GroupLag(s).partitions))
+        with GroupLag(s) as lag:
+            return FlumeAgent(s, channel, f"flume[{channel}] | ", partitions=len(lag.partitions))
     return agent_class(s, channel, f"flume[{channel}] | ")
 
 
@@ -197,16 +198,16 @@ def wait_for_member(s: Settings, timeout: float = 120) -> None:
 
 def lag_behind_burst(s: Settings, channel: str, agent_class=FlumeAgent) -> dict:
     ensure_topic(s)
-    lag = GroupLag(s)
     agent = new_agent(agent_class, s, channel).start()
     samples: list[int] = []
     stop = threading.Event()
 
     def sample():
-        while not stop.is_set():
-            in_channel = int(component(agent.metrics(), "CHANNEL").get("ChannelSize", 0))
-            samples.append(lag.remaining(lag.targets()) + in_channel)
-            time.sleep(0.5)
+        with GroupLag(s) as lag:  # the sampler's own: it is closed by the thread that uses it
+            while not stop.is_set():
+                in_channel = int(component(agent.metrics(), "CHANNEL").get("ChannelSize", 0))
+                samples.append(lag.remaining(lag.targets()) + in_channel)
+                time.sleep(0.5)
 
     try:
         agent.wait_ready(180)
