@@ -135,6 +135,9 @@ class GroupLag:
         return self._ask(lambda: {p: self.consumer.get_watermark_offsets(
             TopicPartition(self.topic, p), timeout=ASK_SECONDS, cached=False) for p in self.partitions})
 
+    def _latest(self) -> dict[int, int]:
+        return {p: high for p, (_, high) in self._ends().items()}
+
     def at(self, ms: int) -> dict[int, int]:
         """Per partition, the first offset stamped at or after ``ms``; -1 where no record is (yet)."""
         return self._ask(lambda: {tp.partition: tp.offset for tp in checked(
@@ -143,7 +146,7 @@ class GroupLag:
     def targets(self, before_ms: int | None = None) -> dict[int, int]:
         """Per partition, the offset just past the last record stamped before ``before_ms``
         (the end of the partition when None or when every record is older)."""
-        end = {p: high for p, (_, high) in self._ends().items()}
+        end = self._latest()
         if before_ms is None:
             return end
         at = self.at(before_ms)
@@ -152,7 +155,7 @@ class GroupLag:
     def grid(self, times_ms: list[int]) -> dict[int, list[int]]:
         """Per partition, ``targets(t)`` for each of ``times_ms``: which offsets were stamped between
         consecutive times."""
-        end = {p: high for p, (_, high) in self._ends().items()}
+        end = self._latest()
         out: dict[int, list[int]] = {p: [] for p in self.partitions}
         for t in times_ms:
             for p, offset in self.at(t).items():
@@ -164,6 +167,8 @@ class GroupLag:
         (the source's auto.offset.reset)."""
         committed = self._ask(lambda: {tp.partition: tp.offset for tp in checked(
             self.consumer.committed(self._partitions(), timeout=ASK_SECONDS))})
+        if all(committed.get(p, -1) >= 0 for p in self.partitions):  # the drain's every-second case
+            return committed
         earliest = {p: low for p, (low, _) in self._ends().items()}
         return {p: committed[p] if committed.get(p, -1) >= 0 else earliest[p] for p in self.partitions}
 
